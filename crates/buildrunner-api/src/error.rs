@@ -34,9 +34,9 @@ pub enum Error {
     },
 
     /// The CI does not know this build.
-    #[error("build {id} not found")]
+    #[error("not found: {id}")]
     NotFound {
-        /// The build id that was looked up.
+        /// What was looked up: a build id, or the pipeline a build was to be created in.
         id: String,
     },
 
