@@ -1,0 +1,268 @@
+//! A stateful fake of the Buildkite REST API v2, for tests, conformance runs, benchmarks and
+//! demos without a Buildkite account.
+//!
+//! It speaks the subset of the API the buildrunner Buildkite backend uses, with Buildkite's
+//! status codes and JSON shapes:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `POST /v2/organizations/{org}/pipelines/{pipeline}/builds` | 201 + build; 422 without `branch` or `commit`, or for a `trigger-error` marker |
+//! | `GET …/builds/{number}` | 200 + build (honours `exclude_jobs`, `exclude_pipeline`); 404 |
+//! | `PUT …/builds/{number}/cancel` | 200 + build; 422 when the build already finished |
+//! | `GET …/builds` | newest first, filters `meta_data[k]=v`, `state`/`state[]`, `branch`; `page`, `per_page` (≤ 100) and a `Link` header |
+//!
+//! Every request needs `Authorization: Bearer <token>` (401 otherwise).
+//!
+//! Builds live through `scheduled` → `running` → `passed`, with step durations from
+//! [`EmulatorConfig`]. Outcome markers in `SQ_HEAD_URIS` (`buildrunner-outcome=<token>`)
+//! change that: `fail` goes `running` → `failing` → `failed`; `hang` stays `running` until
+//! cancelled (`canceling` → `canceled`); `trigger-error` refuses the create with a 422;
+//! `status-error` answers every GET of the build with a 500.
+//!
+//! Tests can force any raw state ([`Emulator::force_state`]), inject faults into the next
+//! requests ([`Emulator::inject`]), turn on rate limiting ([`Emulator::set_rate_limit`]) and
+//! read the request log ([`Emulator::requests`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use buildkite_emulator::{Emulator, EmulatorConfig};
+//!
+//! let emulator = Emulator::start(EmulatorConfig::new("test-token")).await?;
+//! println!("Buildkite API at {}", emulator.url());
+//! assert_eq!(emulator.build_count(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+mod server;
+mod state;
+mod time;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use state::{BuildSnapshot, LoggedRequest};
+
+/// How an emulator behaves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EmulatorConfig {
+    /// The only bearer token accepted.
+    pub token: String,
+    /// How long a new build stays `scheduled`.
+    pub scheduled: Duration,
+    /// How long a build runs before it finishes (a `fail` build is `failing` for the second half).
+    pub running: Duration,
+    /// How long a cancelled build stays `canceling` before it is `canceled`.
+    pub canceling: Duration,
+    /// How many jobs each build carries; a poll without `exclude_jobs=true` downloads them all.
+    pub jobs_per_build: usize,
+    /// Rate limiting, off when `None`.
+    pub rate_limit: Option<RateLimit>,
+    /// How many requests the log keeps; older ones are dropped first.
+    pub request_log_capacity: usize,
+}
+
+impl EmulatorConfig {
+    /// Defaults sized for tests: builds finish within about a tenth of a second.
+    pub fn new(token: impl Into<String>) -> Self {
+        EmulatorConfig {
+            token: token.into(),
+            scheduled: Duration::from_millis(20),
+            running: Duration::from_millis(80),
+            canceling: Duration::from_millis(20),
+            jobs_per_build: 3,
+            rate_limit: None,
+            request_log_capacity: 100_000,
+        }
+    }
+
+    /// Sets the step durations.
+    pub fn with_timings(
+        mut self,
+        scheduled: Duration,
+        running: Duration,
+        canceling: Duration,
+    ) -> Self {
+        self.scheduled = scheduled;
+        self.running = running;
+        self.canceling = canceling;
+        self
+    }
+
+    /// Sets how many jobs each build carries.
+    pub fn with_jobs_per_build(mut self, jobs: usize) -> Self {
+        self.jobs_per_build = jobs;
+        self
+    }
+
+    /// Turns on rate limiting.
+    pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.rate_limit = Some(rate_limit);
+        self
+    }
+}
+
+/// Buildkite's organization rate limit: `limit` requests per `window`, counted per organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// The window; Buildkite's is one minute.
+    pub window: Duration,
+}
+
+/// A fault to inject into upcoming requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this status and a JSON error body, without processing the request.
+    Status(u16),
+    /// Answer with this status and an HTML error page, without processing the request.
+    HtmlError(u16),
+    /// Answer 429 as Buildkite does, with `RateLimit-Reset` set to this many seconds.
+    RateLimited {
+        /// Seconds until the limit resets.
+        reset_secs: u64,
+    },
+    /// Process the request after this delay (a client with a shorter timeout gives up, but
+    /// the request still takes effect, as on a real server).
+    Delay(Duration),
+    /// Close the connection without an answer, without processing the request.
+    DropConnection,
+    /// Process the request, then close the connection without an answer: the client cannot
+    /// tell whether it took effect.
+    DropAfterProcessing,
+    /// Process the request, then send only the first half of the JSON body.
+    TruncatedBody,
+    /// Process the request, then answer 200 with JSON of the wrong shape.
+    WrongShape,
+    /// Process the request, then answer 200 with an empty body.
+    EmptyOk,
+    /// Process the request, then pad the JSON answer to at least this many bytes.
+    Oversized(usize),
+}
+
+/// Which requests a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FaultTarget {
+    /// Every request.
+    #[default]
+    Any,
+    /// Only requests with this HTTP method (`"GET"`, `"POST"`, `"PUT"`).
+    Method(&'static str),
+}
+
+/// A running emulator on a loopback port. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<state::State>,
+    server: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` with a port the OS picks.
+    ///
+    /// # Errors
+    ///
+    /// When the port cannot be bound.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Emulator::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts an emulator on the given address.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(state::State::new(config, format!("http://{addr}")));
+        let server = tokio::spawn(server::serve(listener, Arc::clone(&state)));
+        Ok(Emulator {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    /// The API root to configure a client with, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the emulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Makes the next `count` requests (of `target`) fail with `fault`. Faults queue up in
+    /// the order they were injected.
+    pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
+        self.state.inject(target, count, fault);
+    }
+
+    /// Removes every fault not yet used.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// Turns rate limiting on (with a fresh window) or off.
+    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
+        self.state.set_rate_limit(rate_limit);
+    }
+
+    /// Forces a build into a raw state (any string, including ones Buildkite has not
+    /// invented) with the given `blocked` flag; it stays there until cancelled or forced again.
+    ///
+    /// Returns `false` when there is no such build.
+    pub fn force_state(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        number: u64,
+        state: &str,
+        blocked: bool,
+    ) -> bool {
+        self.state
+            .force_state(organization, pipeline, number, state, blocked)
+    }
+
+    /// A snapshot of one build, as the API would report it now.
+    pub fn build(&self, organization: &str, pipeline: &str, number: u64) -> Option<BuildSnapshot> {
+        self.state.snapshot(organization, pipeline, number)
+    }
+
+    /// Snapshots of every build of a pipeline, oldest first.
+    pub fn builds(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
+        self.state.snapshots(organization, pipeline)
+    }
+
+    /// How many builds exist across every pipeline.
+    pub fn build_count(&self) -> usize {
+        self.state.build_count()
+    }
+
+    /// The requests received so far, oldest first (at most `request_log_capacity`).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state.requests()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        self.state.clear_requests();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,876 @@
+//! The emulator's state: pipelines and their builds, lifecycles, faults, rate limits and the
+//! request log, and the API's answers computed from them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use crate::time::iso8601;
+use crate::{EmulatorConfig, Fault, FaultTarget, RateLimit};
+
+/// One request as the emulator received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    /// `GET`, `POST`, `PUT`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+}
+
+/// A build as the API would report it at the moment the snapshot was taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildSnapshot {
+    /// The build number.
+    pub number: u64,
+    /// The raw state.
+    pub state: String,
+    /// The `blocked` flag.
+    pub blocked: bool,
+    /// The outcome marker the build was created with (`pass` when none).
+    pub outcome: &'static str,
+    /// Whether a cancel was accepted for it.
+    pub cancel_requested: bool,
+    /// The `env` the build was created with.
+    pub env: Map<String, Value>,
+    /// The `meta_data` the build was created with.
+    pub meta_data: Map<String, Value>,
+    /// The branch.
+    pub branch: String,
+    /// The commit.
+    pub commit: String,
+    /// The message.
+    pub message: String,
+}
+
+/// An answer before it becomes an HTTP response.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    fn json(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn message(status: u16, message: &str) -> Answer {
+        Answer::json(status, json!({ "message": message }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Hang,
+    StatusError,
+}
+
+impl Outcome {
+    fn token(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Hang => "hang",
+            Outcome::StatusError => "status-error",
+        }
+    }
+}
+
+/// What the markers in `SQ_HEAD_URIS` ask for.
+enum Requested {
+    Build(Outcome),
+    TriggerError,
+    Unknown(String),
+}
+
+const MARKER: &str = "buildrunner-outcome=";
+
+fn requested_outcome(env: &Map<String, Value>) -> Requested {
+    let uris: Vec<String> = env
+        .get("SQ_HEAD_URIS")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    for uri in &uris {
+        if let Some(start) = uri.find(MARKER) {
+            let rest = &uri[start + MARKER.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .unwrap_or(rest.len());
+            return match &rest[..end] {
+                "pass" => Requested::Build(Outcome::Pass),
+                "fail" => Requested::Build(Outcome::Fail),
+                "hang" => Requested::Build(Outcome::Hang),
+                "status-error" => Requested::Build(Outcome::StatusError),
+                "trigger-error" => Requested::TriggerError,
+                other => Requested::Unknown(other.to_owned()),
+            };
+        }
+    }
+    Requested::Build(Outcome::Pass)
+}
+
+#[derive(Debug)]
+struct Build {
+    number: u64,
+    uuid: String,
+    created: Instant,
+    created_wall: SystemTime,
+    outcome: Outcome,
+    branch: String,
+    commit: String,
+    message: String,
+    env: Map<String, Value>,
+    meta_data: Map<String, Value>,
+    cancelled_at: Option<Instant>,
+    forced: Option<(String, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct Pipeline {
+    last_number: u64,
+    builds: BTreeMap<u64, Build>,
+}
+
+#[derive(Debug)]
+struct PendingFault {
+    target: FaultTarget,
+    remaining: usize,
+    fault: Fault,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Instant,
+    used: u32,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    pipelines: HashMap<(String, String), Pipeline>,
+    faults: VecDeque<PendingFault>,
+    rate_limit: Option<RateLimit>,
+    windows: HashMap<String, Window>,
+    log: VecDeque<LoggedRequest>,
+}
+
+/// Everything the server shares between connections.
+#[derive(Debug)]
+pub(crate) struct State {
+    config: EmulatorConfig,
+    base_url: String,
+    inner: Mutex<Inner>,
+}
+
+/// The rate-limit verdict for one request.
+pub(crate) struct RateVerdict {
+    pub headers: Vec<(&'static str, String)>,
+    pub exceeded: Option<Answer>,
+}
+
+const TERMINAL: [&str; 5] = ["passed", "failed", "canceled", "skipped", "not_run"];
+
+impl State {
+    pub fn new(config: EmulatorConfig, base_url: String) -> State {
+        let inner = Inner {
+            rate_limit: config.rate_limit,
+            ..Inner::default()
+        };
+        State {
+            config,
+            base_url,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.config.token
+    }
+
+    pub fn log(&self, method: &str, path: &str, query: Option<&str>) {
+        let capacity = self.config.request_log_capacity;
+        let mut inner = self.lock();
+        if capacity == 0 {
+            return;
+        }
+        while inner.log.len() >= capacity {
+            inner.log.pop_front();
+        }
+        inner.log.push_back(LoggedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+        });
+    }
+
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.lock().log.iter().cloned().collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().log.clear();
+    }
+
+    pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
+        if count > 0 {
+            self.lock().faults.push_back(PendingFault {
+                target,
+                remaining: count,
+                fault,
+            });
+        }
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// The first pending fault that applies to a request with this method, used up by one.
+    pub fn take_fault(&self, method: &str) -> Option<Fault> {
+        let mut inner = self.lock();
+        let index = inner.faults.iter().position(|f| match f.target {
+            FaultTarget::Any => true,
+            FaultTarget::Method(m) => m.eq_ignore_ascii_case(method),
+        })?;
+        let pending = &mut inner.faults[index];
+        let fault = pending.fault;
+        pending.remaining -= 1;
+        if pending.remaining == 0 {
+            inner.faults.remove(index);
+        }
+        Some(fault)
+    }
+
+    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
+        let mut inner = self.lock();
+        inner.rate_limit = rate_limit;
+        inner.windows.clear();
+    }
+
+    /// Counts a request against its organization's window.
+    pub fn rate_limit(&self, organization: &str) -> RateVerdict {
+        let mut inner = self.lock();
+        let Some(limit) = inner.rate_limit else {
+            return RateVerdict {
+                headers: Vec::new(),
+                exceeded: None,
+            };
+        };
+        let now = Instant::now();
+        let window = inner
+            .windows
+            .entry(organization.to_owned())
+            .or_insert(Window {
+                started: now,
+                used: 0,
+            });
+        if now.duration_since(window.started) >= limit.window {
+            *window = Window {
+                started: now,
+                used: 0,
+            };
+        }
+        window.used = window.used.saturating_add(1);
+        let left = limit
+            .window
+            .saturating_sub(now.duration_since(window.started));
+        let reset = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let mut headers = vec![
+            ("RateLimit-Scope", "rest".to_owned()),
+            ("RateLimit-Limit", limit.limit.to_string()),
+            (
+                "RateLimit-Remaining",
+                limit.limit.saturating_sub(window.used).to_string(),
+            ),
+            ("RateLimit-Reset", reset.to_string()),
+        ];
+        let exceeded = (window.used > limit.limit).then(|| {
+            headers.push(("RateLimit-Warning", "You have exceeded your API rate limit.".to_owned()));
+            let mut answer = Answer::json(
+                429,
+                json!({
+                    "message": format!("You have exceeded your API rate limit. Please wait {reset} seconds before making more requests."),
+                    "scope": "rest",
+                    "limit": limit.limit,
+                    "current": window.used,
+                    "reset": reset,
+                }),
+            );
+            answer.headers = headers.clone();
+            answer
+        });
+        RateVerdict { headers, exceeded }
+    }
+
+    fn raw_state(&self, build: &Build, now: Instant) -> (String, bool) {
+        if let Some(cancelled) = build.cancelled_at {
+            let state = if now.duration_since(cancelled) < self.config.canceling {
+                "canceling"
+            } else {
+                "canceled"
+            };
+            return (state.to_owned(), false);
+        }
+        if let Some((state, blocked)) = &build.forced {
+            return (state.clone(), *blocked);
+        }
+        let age = now.duration_since(build.created);
+        let scheduled = self.config.scheduled;
+        let finished = scheduled + self.config.running;
+        let state = if age < scheduled {
+            "scheduled"
+        } else {
+            match build.outcome {
+                Outcome::Hang => "running",
+                Outcome::Fail if age < scheduled + self.config.running / 2 => "running",
+                Outcome::Fail if age < finished => "failing",
+                Outcome::Fail => "failed",
+                Outcome::Pass | Outcome::StatusError if age < finished => "running",
+                Outcome::Pass | Outcome::StatusError => "passed",
+            }
+        };
+        (state.to_owned(), false)
+    }
+
+    fn is_terminal(state: &str, blocked: bool) -> bool {
+        TERMINAL.contains(&state) && !(state == "passed" && blocked)
+    }
+
+    fn build_json(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        build: &Build,
+        now: Instant,
+        include_jobs: bool,
+        include_pipeline: bool,
+    ) -> Value {
+        let (state, blocked) = self.raw_state(build, now);
+        let at = |offset: Duration| iso8601(build.created_wall + offset);
+        let age = now.duration_since(build.created);
+        let started = (age >= self.config.scheduled).then(|| at(self.config.scheduled));
+        let finished = Self::is_terminal(&state, blocked).then(|| at(age));
+        let web_url = format!(
+            "{}/{organization}/{pipeline}/builds/{}",
+            self.base_url, build.number
+        );
+        let api_url = format!(
+            "{}/v2/organizations/{organization}/pipelines/{pipeline}/builds/{}",
+            self.base_url, build.number
+        );
+        let mut object = json!({
+            "id": build.uuid,
+            "graphql_id": format!("QnVpbGQtLS0{}", build.uuid.replace('-', "")),
+            "url": api_url,
+            "web_url": web_url,
+            "number": build.number,
+            "state": state,
+            "blocked": blocked,
+            "blocked_state": "",
+            "cancel_reason": if build.cancelled_at.is_some() { json!("canceled via API") } else { Value::Null },
+            "message": build.message,
+            "commit": build.commit,
+            "branch": build.branch,
+            "tag": null,
+            "env": build.env,
+            "source": "api",
+            "author": {},
+            "creator": {
+                "id": "0189c2d6-7d2f-4f54-b0f5-6d1b2b1f0a11",
+                "graphql_id": "VXNlci0tLTAxODljMmQ2",
+                "name": "buildkite-emulator",
+                "email": "emulator@example.com",
+                "avatar_url": null,
+                "created_at": "2015-05-09T21:05:59.874Z"
+            },
+            "created_at": at(Duration::ZERO),
+            "scheduled_at": at(Duration::ZERO),
+            "started_at": started,
+            "finished_at": finished,
+            "meta_data": build.meta_data,
+            "pull_request": null,
+            "rebuilt_from": null,
+        });
+        if include_jobs {
+            let jobs: Vec<Value> = (0..self.config.jobs_per_build)
+                .map(|index| job_json(&web_url, build, index, &state))
+                .collect();
+            object["jobs"] = Value::Array(jobs);
+        }
+        if include_pipeline {
+            object["pipeline"] = pipeline_json(&self.base_url, organization, pipeline);
+        }
+        object
+    }
+
+    pub fn create(&self, organization: &str, pipeline: &str, body: &[u8]) -> Answer {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+            return Answer::message(400, "Problems parsing JSON");
+        };
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let mut errors = Vec::new();
+        for field in ["commit", "branch"] {
+            if text(field).is_none() {
+                errors.push(json!({"resource": "Build", "field": field, "code": "missing_field"}));
+            }
+        }
+        if !errors.is_empty() {
+            return Answer::json(
+                422,
+                json!({"message": "Validation Failed", "errors": errors}),
+            );
+        }
+        let object = |key: &str| match body.get(key) {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            None | Some(Value::Null) => Ok(Map::new()),
+            Some(_) => Err(Answer::json(
+                422,
+                json!({"message": "Validation Failed", "errors": [{"resource": "Build", "field": key, "code": "invalid"}]}),
+            )),
+        };
+        let env = match object("env") {
+            Ok(env) => env,
+            Err(answer) => return answer,
+        };
+        let meta_data = match object("meta_data") {
+            Ok(meta_data) => meta_data,
+            Err(answer) => return answer,
+        };
+        let outcome = match requested_outcome(&env) {
+            Requested::Build(outcome) => outcome,
+            Requested::TriggerError => {
+                return Answer::message(
+                    422,
+                    "Build could not be created: refused by the trigger-error outcome marker",
+                );
+            }
+            Requested::Unknown(token) => {
+                return Answer::message(
+                    422,
+                    &format!("Build could not be created: unknown outcome marker {token:?}"),
+                );
+            }
+        };
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let pipeline_state = inner
+            .pipelines
+            .entry((organization.to_owned(), pipeline.to_owned()))
+            .or_default();
+        pipeline_state.last_number += 1;
+        let number = pipeline_state.last_number;
+        let build = Build {
+            number,
+            uuid: uuid(),
+            created: now,
+            created_wall: SystemTime::now(),
+            outcome,
+            branch: text("branch").unwrap_or_default().to_owned(),
+            commit: text("commit").unwrap_or_default().to_owned(),
+            message: body
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            env,
+            meta_data,
+            cancelled_at: None,
+            forced: None,
+        };
+        let json = self.build_json(organization, pipeline, &build, now, true, true);
+        pipeline_state.builds.insert(number, build);
+        Answer::json(201, json)
+    }
+
+    pub fn get(&self, organization: &str, pipeline: &str, number: &str, query: &Query) -> Answer {
+        let now = Instant::now();
+        let inner = self.lock();
+        let Some(build) = find(&inner, organization, pipeline, number) else {
+            return Answer::message(404, "No build found");
+        };
+        if build.outcome == Outcome::StatusError {
+            return Answer::message(
+                500,
+                "Internal Server Error (the status-error outcome marker)",
+            );
+        }
+        Answer::json(
+            200,
+            self.build_json(
+                organization,
+                pipeline,
+                build,
+                now,
+                !query.flag("exclude_jobs"),
+                !query.flag("exclude_pipeline"),
+            ),
+        )
+    }
+
+    pub fn cancel(&self, organization: &str, pipeline: &str, number: &str) -> Answer {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
+            return Answer::message(404, "No build found");
+        };
+        let (state, blocked) = self.raw_state(build, now);
+        if Self::is_terminal(&state, blocked) {
+            return Answer::message(
+                422,
+                "Build can't be canceled because it's already finished.",
+            );
+        }
+        if build.cancelled_at.is_none() {
+            build.cancelled_at = Some(now);
+        }
+        let build = &*build;
+        Answer::json(
+            200,
+            self.build_json(organization, pipeline, build, now, true, true),
+        )
+    }
+
+    pub fn list(&self, organization: &str, pipeline: &str, query: &Query, path: &str) -> Answer {
+        let per_page = query
+            .get("per_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(30)
+            .clamp(1, 100);
+        let page = query
+            .get("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let mut states: Vec<String> = query
+            .all("state")
+            .chain(query.all("state[]"))
+            .map(str::to_owned)
+            .collect();
+        if states.iter().any(|s| s == "finished") {
+            states.extend(["passed", "failed", "blocked", "canceled"].map(str::to_owned));
+        }
+        let meta_filters: Vec<(&str, &str)> = query
+            .pairs
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("meta_data[")?.strip_suffix(']')?;
+                Some((key, v.as_str()))
+            })
+            .collect();
+        let branches: Vec<&str> = query.all("branch").chain(query.all("branch[]")).collect();
+        let include_jobs = !query.flag("exclude_jobs");
+        let include_pipeline = !query.flag("exclude_pipeline");
+
+        let now = Instant::now();
+        let inner = self.lock();
+        let matching: Vec<&Build> = inner
+            .pipelines
+            .get(&(organization.to_owned(), pipeline.to_owned()))
+            .map(|p| p.builds.values().rev().collect())
+            .unwrap_or_default();
+        let matching: Vec<&Build> = matching
+            .into_iter()
+            .filter(|b| {
+                meta_filters
+                    .iter()
+                    .all(|(k, v)| b.meta_data.get(*k).and_then(Value::as_str) == Some(*v))
+            })
+            .filter(|b| branches.is_empty() || branches.contains(&b.branch.as_str()))
+            .filter(|b| states.is_empty() || states.contains(&self.raw_state(b, now).0))
+            .collect();
+        let pages = matching.len().div_ceil(per_page).max(1);
+        let body: Vec<Value> = matching
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|b| {
+                self.build_json(
+                    organization,
+                    pipeline,
+                    b,
+                    now,
+                    include_jobs,
+                    include_pipeline,
+                )
+            })
+            .collect();
+        let mut answer = Answer::json(200, Value::Array(body));
+        let link = |target: usize, rel: &str| {
+            let mut pairs: Vec<(String, String)> = query
+                .pairs
+                .iter()
+                .filter(|(k, _)| k != "page" && k != "per_page")
+                .cloned()
+                .collect();
+            pairs.push(("page".to_owned(), target.to_string()));
+            pairs.push(("per_page".to_owned(), per_page.to_string()));
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            format!("<{}{path}?{encoded}>; rel=\"{rel}\"", self.base_url)
+        };
+        let mut links = Vec::new();
+        if page < pages {
+            links.push(link(page + 1, "next"));
+            links.push(link(pages, "last"));
+        }
+        if page > 1 {
+            links.push(link(1, "first"));
+            links.push(link(page - 1, "prev"));
+        }
+        if !links.is_empty() {
+            answer.headers.push(("Link", links.join(", ")));
+        }
+        answer
+    }
+
+    pub fn force_state(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        number: u64,
+        state: &str,
+        blocked: bool,
+    ) -> bool {
+        let mut inner = self.lock();
+        match find_mut(&mut inner, organization, pipeline, &number.to_string()) {
+            Some(build) => {
+                build.forced = Some((state.to_owned(), blocked));
+                build.cancelled_at = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn snapshot_of(&self, build: &Build, now: Instant) -> BuildSnapshot {
+        let (state, blocked) = self.raw_state(build, now);
+        BuildSnapshot {
+            number: build.number,
+            state,
+            blocked,
+            outcome: build.outcome.token(),
+            cancel_requested: build.cancelled_at.is_some(),
+            env: build.env.clone(),
+            meta_data: build.meta_data.clone(),
+            branch: build.branch.clone(),
+            commit: build.commit.clone(),
+            message: build.message.clone(),
+        }
+    }
+
+    pub fn snapshot(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        number: u64,
+    ) -> Option<BuildSnapshot> {
+        let inner = self.lock();
+        let build = find(&inner, organization, pipeline, &number.to_string())?;
+        Some(self.snapshot_of(build, Instant::now()))
+    }
+
+    pub fn snapshots(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
+        let now = Instant::now();
+        let inner = self.lock();
+        inner
+            .pipelines
+            .get(&(organization.to_owned(), pipeline.to_owned()))
+            .map(|p| {
+                p.builds
+                    .values()
+                    .map(|b| self.snapshot_of(b, now))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn build_count(&self) -> usize {
+        self.lock().pipelines.values().map(|p| p.builds.len()).sum()
+    }
+}
+
+fn parse_number(number: &str) -> Option<u64> {
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+fn find<'a>(
+    inner: &'a Inner,
+    organization: &str,
+    pipeline: &str,
+    number: &str,
+) -> Option<&'a Build> {
+    inner
+        .pipelines
+        .get(&(organization.to_owned(), pipeline.to_owned()))?
+        .builds
+        .get(&parse_number(number)?)
+}
+
+fn find_mut<'a>(
+    inner: &'a mut Inner,
+    organization: &str,
+    pipeline: &str,
+    number: &str,
+) -> Option<&'a mut Build> {
+    inner
+        .pipelines
+        .get_mut(&(organization.to_owned(), pipeline.to_owned()))?
+        .builds
+        .get_mut(&parse_number(number)?)
+}
+
+fn uuid() -> String {
+    let value = fastrand::u128(..);
+    let hex = format!("{value:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn job_json(web_url: &str, build: &Build, index: usize, build_state: &str) -> Value {
+    let job_state = match build_state {
+        "scheduled" => "scheduled",
+        "failing" | "failed" if index == 0 => "failed",
+        "passed" | "failing" | "failed" => "passed",
+        "canceling" | "canceled" => "canceled",
+        _ => "running",
+    };
+    let id = format!("{}-{index:08}", &build.uuid[..27]);
+    json!({
+        "id": id,
+        "graphql_id": format!("Sm9iLS0t{index}"),
+        "type": "script",
+        "name": format!(":test_tube: test shard {}", index + 1),
+        "step_key": format!("test-{index}"),
+        "priority": {"number": 0},
+        "agent_query_rules": ["queue=default"],
+        "state": job_state,
+        "build_url": web_url,
+        "web_url": format!("{web_url}#{id}"),
+        "log_url": format!("{web_url}/jobs/{id}/log"),
+        "raw_log_url": format!("{web_url}/jobs/{id}/log.txt"),
+        "artifacts_url": format!("{web_url}/jobs/{id}/artifacts"),
+        "command": format!(".buildkite/apply-changes.sh && ci/test.sh --shard {index}"),
+        "soft_failed": false,
+        "exit_status": if job_state == "failed" { json!(1) } else if job_state == "passed" { json!(0) } else { Value::Null },
+        "artifact_paths": "reports/**/*",
+        "agent": null,
+        "created_at": iso8601(build.created_wall),
+        "scheduled_at": iso8601(build.created_wall),
+        "runnable_at": iso8601(build.created_wall),
+        "started_at": null,
+        "finished_at": null,
+        "retried": false,
+        "retried_in_job_id": null,
+        "retries_count": null,
+        "retry_type": null,
+        "parallel_group_index": null,
+        "parallel_group_total": null,
+        "matrix": null,
+        "cluster_id": null,
+        "cluster_queue_id": null,
+    })
+}
+
+fn pipeline_json(base_url: &str, organization: &str, pipeline: &str) -> Value {
+    json!({
+        "id": "0189c2d6-0000-4000-a000-000000000001",
+        "graphql_id": "UGlwZWxpbmUtLS0wMTg5",
+        "url": format!("{base_url}/v2/organizations/{organization}/pipelines/{pipeline}"),
+        "web_url": format!("{base_url}/{organization}/{pipeline}"),
+        "name": pipeline,
+        "description": "Emulated pipeline",
+        "slug": pipeline,
+        "repository": format!("git@github.com:{organization}/{pipeline}.git"),
+        "cluster_id": null,
+        "pipeline_template_uuid": null,
+        "branch_configuration": null,
+        "default_branch": "main",
+        "skip_queued_branch_builds": false,
+        "skip_queued_branch_builds_filter": null,
+        "cancel_running_branch_builds": false,
+        "cancel_running_branch_builds_filter": null,
+        "allow_rebuilds": true,
+        "provider": {"id": "github", "settings": {"trigger_mode": "code"}},
+        "builds_url": format!("{base_url}/v2/organizations/{organization}/pipelines/{pipeline}/builds"),
+        "badge_url": format!("{base_url}/badges/{pipeline}.svg"),
+        "created_at": "2015-05-09T21:05:59.874Z",
+        "env": null,
+        "scheduled_builds_count": 0,
+        "running_builds_count": 0,
+        "scheduled_jobs_count": 0,
+        "running_jobs_count": 0,
+        "waiting_jobs_count": 0,
+        "visibility": "private",
+        "tags": null,
+        "emoji": null,
+        "color": null,
+        "steps": [{"type": "script", "name": ":pipeline:", "command": "buildkite-agent pipeline upload"}],
+    })
+}
+
+/// A parsed query string, keeping repeated keys in order.
+#[derive(Debug, Default)]
+pub(crate) struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Query {
+        Query {
+            pairs: query
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.get(key) == Some("true")
+    }
+}
