@@ -11,7 +11,11 @@ const HELP: &str = "\
 cargo xtask <TASK> [ARGS]
 
 Tasks:
-  ci            everything CI runs, in order: fmt, clippy, tests, docs (stops at the first failure)
+  ci            everything CI runs, in order: fmt, clippy, tests, conformance, docs
+                (stops at the first failure)
+  conformance [--backend NAME] [--live] [-- TRIAL ARGS]
+                every conformance check against every registered backend, as a matrix;
+                --live adds the live harnesses (they need credentials, see docs/conformance.md)
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
   test          cargo test --workspace
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
         "ci" => ci(),
+        "conformance" => conformance(&args[1..]),
         "fmt" => run_steps(&[Step::Fmt]),
         "clippy" => run_steps(&[Step::Clippy]),
         "test" => run_steps(&[Step::Test]),
@@ -44,28 +49,63 @@ fn main() -> ExitCode {
 }
 
 fn ci() -> Result<(), String> {
-    run_steps(&[Step::Fmt, Step::Clippy, Step::Test, Step::Doc])
+    run_steps(&[
+        Step::Fmt,
+        Step::Clippy,
+        Step::Test,
+        Step::Conformance(ConformanceArgs::default()),
+        Step::Doc,
+    ])
 }
 
-#[derive(Debug, Clone, Copy)]
+fn conformance(args: &[String]) -> Result<(), String> {
+    let mut parsed = ConformanceArgs::default();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--backend" => {
+                let name = rest.next().ok_or("--backend needs a backend name")?;
+                parsed.backend = Some(name.clone());
+            }
+            "--live" => parsed.live = true,
+            "--" => {
+                parsed.passthrough = rest.by_ref().cloned().collect();
+            }
+            other => return Err(format!("conformance: unknown argument {other:?}\n\n{HELP}")),
+        }
+    }
+    run_steps(&[Step::Conformance(parsed)])
+}
+
+/// What `cargo xtask conformance` was asked for.
+#[derive(Debug, Clone, Default)]
+struct ConformanceArgs {
+    backend: Option<String>,
+    live: bool,
+    passthrough: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
 enum Step {
     Fmt,
     Clippy,
     Test,
+    Conformance(ConformanceArgs),
     Doc,
 }
 
 impl Step {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Conformance(_) => "conformance",
             Step::Doc => "doc",
         }
     }
 
-    fn command(self) -> Command {
+    fn command(&self) -> Command {
         let mut command = cargo();
         match self {
             Step::Fmt => command.args(["fmt", "--all", "--check"]),
@@ -79,6 +119,27 @@ impl Step {
                 "warnings",
             ]),
             Step::Test => command.args(["test", "--workspace", "--locked"]),
+            Step::Conformance(args) => {
+                // The suite lives in a test target; this only chooses what it runs.
+                command.args([
+                    "test",
+                    "--locked",
+                    "--package",
+                    "buildrunner-conformance",
+                    "--test",
+                    "conformance",
+                    "--",
+                ]);
+                command.args(&args.passthrough);
+                command.env(
+                    "BUILDRUNNER_CONFORMANCE_BACKEND",
+                    args.backend.as_deref().unwrap_or(""),
+                );
+                command.env(
+                    "BUILDRUNNER_CONFORMANCE_LIVE",
+                    if args.live { "1" } else { "0" },
+                )
+            }
             Step::Doc => command
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env("RUSTDOCFLAGS", "-D warnings"),

@@ -90,10 +90,11 @@ impl Client {
 }
 
 fn slow_config() -> EmulatorConfig {
+    // Steps long enough that a 5 ms poll loop sees each one even on a loaded machine.
     EmulatorConfig::new(TOKEN).with_timings(
-        Duration::from_millis(60),
-        Duration::from_millis(240),
-        Duration::from_millis(60),
+        Duration::from_millis(150),
+        Duration::from_millis(600),
+        Duration::from_millis(150),
     )
 }
 

@@ -35,6 +35,8 @@
 
 mod backend;
 mod config;
+#[cfg(feature = "conformance")]
+mod conformance;
 mod core;
 mod id;
 mod model;

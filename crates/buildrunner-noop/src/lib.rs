@@ -47,6 +47,9 @@
 //! # }
 //! ```
 
+#[cfg(feature = "conformance")]
+mod conformance;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -1,0 +1,183 @@
+//! The Buildkite backend's conformance harnesses (feature `conformance`): one against an
+//! in-process emulator, always run, and one against the live API, run with `--live` when
+//! `BUILDRUNNER_BUILDKITE_ORG`, `BUILDRUNNER_BUILDKITE_PIPELINE` and
+//! `BUILDRUNNER_BUILDKITE_TOKEN` are set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use buildkite_emulator::{Emulator, EmulatorConfig};
+use buildrunner_api::{BuildId, BuildRunner, Capabilities};
+use buildrunner_conformance::{Environment, Harness, HarnessRegistration, Timing};
+
+use crate::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
+
+const EMULATOR_TOKEN: &str = "conformance-token";
+const ORG: &str = "acme";
+const PIPELINE: &str = "conformance";
+
+struct EmulatorHarness;
+
+struct BuildkiteEnvironment {
+    // Kept alive for as long as the environment; dropping it stops the emulator.
+    _emulator: Option<Emulator>,
+    config: BuildkiteConfig,
+    token: Token,
+    runner: Arc<BuildkiteRunner>,
+}
+
+impl BuildkiteEnvironment {
+    fn new(
+        emulator: Option<Emulator>,
+        config: BuildkiteConfig,
+        token: Token,
+    ) -> Result<Self, String> {
+        let runner = BuildkiteRunner::new("conformance", config.clone(), token.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(BuildkiteEnvironment {
+            _emulator: emulator,
+            config,
+            token,
+            runner: Arc::new(runner),
+        })
+    }
+}
+
+#[async_trait]
+impl Harness for EmulatorHarness {
+    fn backend(&self) -> &'static str {
+        NAME
+    }
+
+    fn describe(&self) -> String {
+        "in-process emulator".to_owned()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn environment(&self) -> Result<Box<dyn Environment>, String> {
+        let emulator = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN))
+            .await
+            .map_err(|e| format!("could not start the emulator: {e}"))?;
+        let mut config = BuildkiteConfig::new(ORG, PIPELINE)
+            .and_then(|c| c.with_api_url(&emulator.url()))
+            .map_err(|e| e.to_string())?;
+        config.request_timeout = Duration::from_secs(5);
+        config.max_retries = 2;
+        config.initial_backoff = Duration::from_millis(10);
+        config.max_retry_wait = Duration::from_secs(2);
+        let token = Token::new(EMULATOR_TOKEN).map_err(|e| e.to_string())?;
+        Ok(Box::new(BuildkiteEnvironment::new(
+            Some(emulator),
+            config,
+            token,
+        )?))
+    }
+}
+
+#[async_trait]
+impl Environment for BuildkiteEnvironment {
+    fn runner(&self) -> Arc<dyn BuildRunner> {
+        self.runner.clone()
+    }
+
+    async fn fresh_runner(&self) -> Result<Arc<dyn BuildRunner>, String> {
+        let runner = BuildkiteRunner::new("conformance", self.config.clone(), self.token.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(runner))
+    }
+
+    fn unknown_build_id(&self) -> BuildId {
+        BuildId::new(format!(
+            "{}/{}/987654321",
+            self.config.organization, self.config.pipeline
+        ))
+    }
+
+    fn malformed_build_ids(&self) -> Vec<BuildId> {
+        let (org, pipeline) = (&self.config.organization, &self.config.pipeline);
+        vec![
+            BuildId::new(""),
+            BuildId::new("42"),
+            BuildId::new(format!("{org}/{pipeline}")),
+            BuildId::new(format!("{org}/{pipeline}/0")),
+            BuildId::new(format!("{org}/{pipeline}/042")),
+            BuildId::new(format!("{org}/{pipeline}/x")),
+            BuildId::new(format!("{org}/{pipeline}/1/extra")),
+            BuildId::new(format!("{org}-other/{pipeline}/1")),
+            BuildId::new(format!("{org}/{pipeline}-other/1")),
+        ]
+    }
+}
+
+/// The real Buildkite API, with the sample pipeline of `docs/backends/buildkite.md`.
+struct LiveHarness {
+    organization: String,
+    pipeline: String,
+    token: Token,
+}
+
+fn live_harness() -> Result<Box<dyn Harness>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("BUILDRUNNER_BUILDKITE_ORG"),
+        var("BUILDRUNNER_BUILDKITE_PIPELINE"),
+        var("BUILDRUNNER_BUILDKITE_TOKEN"),
+    ) {
+        (Some(organization), Some(pipeline), Some(token)) => Ok(Box::new(LiveHarness {
+            organization,
+            pipeline,
+            token: Token::new(token).map_err(|e| e.to_string())?,
+        })),
+        _ => Err("set BUILDRUNNER_BUILDKITE_ORG, BUILDRUNNER_BUILDKITE_PIPELINE and BUILDRUNNER_BUILDKITE_TOKEN".to_owned()),
+    }
+}
+
+#[async_trait]
+impl Harness for LiveHarness {
+    fn backend(&self) -> &'static str {
+        NAME
+    }
+
+    fn describe(&self) -> String {
+        format!("live API, {}/{}", self.organization, self.pipeline)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn error_markers(&self) -> bool {
+        false
+    }
+
+    fn timing(&self) -> Timing {
+        // Real agents take minutes, and the API allows 50 requests a minute per user.
+        Timing {
+            poll_interval: Duration::from_secs(5),
+            lifecycle_timeout: Duration::from_secs(15 * 60),
+            concurrency: 10,
+        }
+    }
+
+    async fn environment(&self) -> Result<Box<dyn Environment>, String> {
+        let config = BuildkiteConfig::new(self.organization.clone(), self.pipeline.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(BuildkiteEnvironment::new(
+            None,
+            config,
+            self.token.clone(),
+        )?))
+    }
+}
+
+buildrunner_conformance::inventory::submit! {
+    HarnessRegistration::new(NAME, false, || Ok(Box::new(EmulatorHarness)))
+}
+
+buildrunner_conformance::inventory::submit! {
+    HarnessRegistration::new(NAME, true, live_harness)
+}

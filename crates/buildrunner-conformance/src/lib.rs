@@ -1,0 +1,265 @@
+//! The conformance suite: one set of checks every buildrunner backend must pass.
+//!
+//! The suite is a list of plain async [`CHECKS`] over an `Arc<dyn BuildRunner>`. A backend
+//! crate provides a [`Harness`] (behind its `conformance` feature) that makes a fresh
+//! [`Environment`] per check (a runner, a way to make a second, fresh runner over the same
+//! builds, and ids that are unknown or malformed for it) and registers it with
+//! [`HarnessRegistration`]. The suite never names a backend: adding one never edits it.
+//!
+//! A check that needs a capability the backend does not declare (see
+//! [`Capabilities`]) is reported as skipped with the reason,
+//! never as passed. `cargo xtask conformance` runs every check against every registered
+//! backend and prints the matrix; see `docs/conformance.md`.
+
+mod checks;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use buildrunner_api::{BuildId, BuildRunner, Capabilities};
+
+pub use checks::CHECKS;
+
+/// What a check concludes: `Err` carries what went wrong.
+pub type CheckResult = Result<(), String>;
+
+/// One prepared place to run one check in: a runner over a fresh set of builds.
+#[async_trait]
+pub trait Environment: Send + Sync {
+    /// The runner under test; every call returns the same shared instance.
+    fn runner(&self) -> Arc<dyn BuildRunner>;
+
+    /// A second, fresh instance over the same builds, as a restarted process would make.
+    async fn fresh_runner(&self) -> Result<Arc<dyn BuildRunner>, String>;
+
+    /// An id with this backend's format that names no build.
+    fn unknown_build_id(&self) -> BuildId;
+
+    /// Ids this backend must reject as malformed or foreign without sending anything.
+    fn malformed_build_ids(&self) -> Vec<BuildId>;
+}
+
+/// How fast a harness's builds move, and how hard the suite may push it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Pause between two polls of one build.
+    pub poll_interval: Duration,
+    /// How long a build may take to reach the state a check waits for.
+    pub lifecycle_timeout: Duration,
+    /// How many operations the concurrency checks run at once (a live API has a rate limit).
+    pub concurrency: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll_interval: Duration::from_millis(10),
+            lifecycle_timeout: Duration::from_secs(15),
+            concurrency: 100,
+        }
+    }
+}
+
+/// What a backend provides so the suite can test it.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// The registered backend name this harness tests.
+    fn backend(&self) -> &'static str;
+
+    /// A short description of where it runs: `"in process"`, `"in-process emulator"`, `"live API"`.
+    fn describe(&self) -> String;
+
+    /// The capabilities the backend declares; checks outside them are skipped.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Whether `trigger-error` and `status-error` markers can be honoured here. A live CI
+    /// pipeline can fail or hang a build but cannot make the API refuse a request.
+    fn error_markers(&self) -> bool {
+        true
+    }
+
+    /// Speeds and limits.
+    fn timing(&self) -> Timing {
+        Timing::default()
+    }
+
+    /// Prepares a fresh environment for one check.
+    async fn environment(&self) -> Result<Box<dyn Environment>, String>;
+}
+
+/// How a backend crate registers its harness.
+///
+/// ```ignore
+/// buildrunner_conformance::inventory::submit! {
+///     buildrunner_conformance::HarnessRegistration::new("noop", false, make_harness)
+/// }
+/// ```
+#[derive(Clone, Copy)]
+pub struct HarnessRegistration {
+    /// The backend the harness tests.
+    pub backend: &'static str,
+    /// A live harness talks to a real CI and only runs when asked (`--live`).
+    pub live: bool,
+    /// Makes the harness; `Err` says why it cannot run here (missing credentials, say).
+    pub make: fn() -> Result<Box<dyn Harness>, String>,
+}
+
+impl HarnessRegistration {
+    /// A registration, usable in `inventory::submit!`.
+    pub const fn new(
+        backend: &'static str,
+        live: bool,
+        make: fn() -> Result<Box<dyn Harness>, String>,
+    ) -> Self {
+        HarnessRegistration {
+            backend,
+            live,
+            make,
+        }
+    }
+}
+
+impl fmt::Debug for HarnessRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HarnessRegistration")
+            .field("backend", &self.backend)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+inventory::collect!(HarnessRegistration);
+
+/// Re-exported so harness crates submit with the same `inventory` this crate collects with.
+pub use inventory;
+
+/// Every registered harness, live ones included, sorted by backend then live-ness.
+pub fn harnesses() -> Vec<&'static HarnessRegistration> {
+    let mut all: Vec<_> = inventory::iter::<HarnessRegistration>.into_iter().collect();
+    all.sort_by_key(|h| (h.backend, h.live));
+    all
+}
+
+/// Something a check needs from a backend or harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// [`Capabilities::metadata_round_trip`].
+    MetadataRoundTrip,
+    /// [`Capabilities::web_url`].
+    WebUrl,
+    /// [`Capabilities::idempotent_trigger`].
+    IdempotentTrigger,
+    /// [`Capabilities::status_survives_restart`].
+    StatusSurvivesRestart,
+    /// [`Capabilities::cancel_observable`].
+    CancelObservable,
+    /// [`Capabilities::outcome_markers`].
+    OutcomeMarkers,
+    /// [`Harness::error_markers`].
+    ErrorMarkers,
+}
+
+impl Need {
+    fn met(self, capabilities: &Capabilities, harness: &dyn Harness) -> bool {
+        match self {
+            Need::MetadataRoundTrip => capabilities.metadata_round_trip,
+            Need::WebUrl => capabilities.web_url,
+            Need::IdempotentTrigger => capabilities.idempotent_trigger,
+            Need::StatusSurvivesRestart => capabilities.status_survives_restart,
+            Need::CancelObservable => capabilities.cancel_observable,
+            Need::OutcomeMarkers => capabilities.outcome_markers,
+            Need::ErrorMarkers => harness.error_markers(),
+        }
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Need::MetadataRoundTrip => "capability metadata_round_trip is not declared",
+            Need::WebUrl => "capability web_url is not declared",
+            Need::IdempotentTrigger => "capability idempotent_trigger is not declared",
+            Need::StatusSurvivesRestart => "capability status_survives_restart is not declared",
+            Need::CancelObservable => "capability cancel_observable is not declared",
+            Need::OutcomeMarkers => "capability outcome_markers is not declared",
+            Need::ErrorMarkers => "this harness cannot inject trigger or status errors",
+        }
+    }
+}
+
+/// What one check receives.
+pub struct Context<'a> {
+    /// The environment prepared for this check.
+    pub env: &'a dyn Environment,
+    /// Speeds and limits of the harness.
+    pub timing: Timing,
+}
+
+/// The future a check returns.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + 'a>>;
+
+/// One check of the suite.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// Its name, as trials and the matrix show it.
+    pub name: &'static str,
+    /// What it proves, in one line.
+    pub proves: &'static str,
+    /// What it needs; it is skipped when any is missing.
+    pub needs: &'static [Need],
+    /// Runs it.
+    pub run: for<'a> fn(&'a Context<'a>) -> CheckFuture<'a>,
+}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Check")
+            .field("name", &self.name)
+            .field("needs", &self.needs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Check {
+    /// Why this check does not apply to a harness, or `None` when it does.
+    pub fn skip_reason(&self, harness: &dyn Harness) -> Option<String> {
+        let capabilities = harness.capabilities();
+        let missing: Vec<_> = self
+            .needs
+            .iter()
+            .filter(|need| !need.met(&capabilities, harness))
+            .map(|need| need.explain())
+            .collect();
+        (!missing.is_empty()).then(|| missing.join("; "))
+    }
+
+    /// Runs the check in a fresh environment of `harness`, bounded by a deadline.
+    ///
+    /// Fails when the environment cannot be prepared, when the runner declares other
+    /// capabilities than the harness says, or when the check itself fails or times out.
+    pub async fn run_against(&self, harness: &dyn Harness) -> CheckResult {
+        let env = harness
+            .environment()
+            .await
+            .map_err(|e| format!("could not prepare an environment: {e}"))?;
+        let declared = env.runner().capabilities();
+        if declared != harness.capabilities() {
+            return Err(format!(
+                "the runner declares {declared:?} but its harness says {:?}",
+                harness.capabilities()
+            ));
+        }
+        let timing = harness.timing();
+        let cx = Context {
+            env: env.as_ref(),
+            timing,
+        };
+        let deadline = timing.lifecycle_timeout * 4;
+        match tokio::time::timeout(deadline, (self.run)(&cx)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("did not finish within {deadline:?}")),
+        }
+    }
+}

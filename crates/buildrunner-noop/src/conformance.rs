@@ -1,0 +1,82 @@
+//! The noop backend's conformance harness (feature `conformance`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use buildrunner_api::outcome::Outcome;
+use buildrunner_api::{BuildId, BuildRunner, Capabilities};
+use buildrunner_conformance::{Environment, Harness, HarnessRegistration};
+
+use crate::{CAPABILITIES, NAME, NoopId, NoopRunner};
+
+struct NoopHarness;
+
+struct NoopEnvironment {
+    runner: Arc<NoopRunner>,
+}
+
+#[async_trait]
+impl Harness for NoopHarness {
+    fn backend(&self) -> &'static str {
+        NAME
+    }
+
+    fn describe(&self) -> String {
+        "in process".to_owned()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn environment(&self) -> Result<Box<dyn Environment>, String> {
+        Ok(Box::new(NoopEnvironment {
+            runner: Arc::new(NoopRunner::new()),
+        }))
+    }
+}
+
+#[async_trait]
+impl Environment for NoopEnvironment {
+    fn runner(&self) -> Arc<dyn BuildRunner> {
+        self.runner.clone()
+    }
+
+    async fn fresh_runner(&self) -> Result<Arc<dyn BuildRunner>, String> {
+        Ok(Arc::new(NoopRunner::new()))
+    }
+
+    fn unknown_build_id(&self) -> BuildId {
+        // The right shape with a checksum that does not match: never minted.
+        let minted = NoopId {
+            outcome: Outcome::Pass,
+            nonce: 0x00c0_ffee,
+        }
+        .format();
+        let (body, check) = minted.as_str().rsplit_once(':').unwrap_or_default();
+        let wrong = if check == "00000000" {
+            "00000001"
+        } else {
+            "00000000"
+        };
+        BuildId::new(format!("{body}:{wrong}"))
+    }
+
+    fn malformed_build_ids(&self) -> Vec<BuildId> {
+        [
+            "",
+            "noop",
+            "acme/monorepo/42",
+            "noop:pass:xyz:00000000",
+            "noop:trigger-error:00000000000000000000000000000000:00000000",
+            "noop:pass:00000000000000000000000000000000",
+        ]
+        .into_iter()
+        .map(BuildId::from)
+        .collect()
+    }
+}
+
+buildrunner_conformance::inventory::submit! {
+    HarnessRegistration::new(NAME, false, || Ok(Box::new(NoopHarness)))
+}
