@@ -194,7 +194,7 @@ fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .into_iter()
         .map(|candidate| {
             (
-                strsim::levenshtein(&wanted, &candidate.to_lowercase()),
+                strsim::osa_distance(&wanted, &candidate.to_lowercase()),
                 candidate,
             )
         })

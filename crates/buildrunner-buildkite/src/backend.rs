@@ -132,7 +132,7 @@ impl BuildkiteRunner {
 
     /// The number of the build an earlier trigger with this idempotency key created, if any.
     async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
-        let op = Operation::new("find build by idempotency key in", self.pipeline_path());
+        let op = Operation::new("idempotency lookup", self.pipeline_path());
         let mut url = self.core.builds_url.clone();
         url.query_pairs_mut()
             .append_pair(&format!("meta_data[{IDEMPOTENCY_META_KEY}]"), key)
@@ -232,7 +232,7 @@ impl BuildRunner for BuildkiteRunner {
             return Ok(format_id(&self.core.config, number));
         }
         let body = self.create_body(request)?;
-        let op = Operation::new("trigger in", self.pipeline_path());
+        let op = Operation::new("trigger", self.pipeline_path());
         let (op, body, url) = (&op, &body[..], &self.core.builds_url);
         let number = self
             .core
@@ -273,7 +273,7 @@ impl BuildRunner for BuildkiteRunner {
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let number = parse_id(&self.core.config, id)?;
-        let op = Operation::new("status of", id.as_str());
+        let op = Operation::new("status", id.as_str());
         let mut url = self.build_url(number, "");
         // A poll must not download every job of a large build, nor the pipeline.
         url.query_pairs_mut()

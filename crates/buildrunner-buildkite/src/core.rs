@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use buildrunner_api::{Error, Result};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tracing::Instrument;
 use url::Url;
 
 use crate::config::{BuildkiteConfig, Token};
@@ -334,7 +335,14 @@ impl Core {
         let deadline = started + self.config.max_retry_wait;
         let mut retries = 0u32;
         loop {
-            let (error, wait) = match attempt().await {
+            let span = tracing::debug_span!(
+                "buildkite",
+                backend = "buildkite",
+                op = op.name,
+                subject = %op.subject,
+                attempt = retries + 1
+            );
+            let (error, wait) = match attempt().instrument(span).await {
                 Verdict::Done(result) => return result,
                 Verdict::Retry { error, wait } => (error, wait),
             };

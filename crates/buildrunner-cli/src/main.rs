@@ -1,0 +1,279 @@
+//! `buildrunner`: trigger, follow and cancel CI builds on any configured backend.
+//!
+//! See `buildrunner --help` and `docs/cli.md`.
+
+/// Writes a line to stderr, ignoring a closed stderr: a vanished reader is no reason to panic.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod backends;
+mod config;
+mod exit;
+mod output;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildrunner_api::{BuildId, BuildRunner, Change, TriggerRequest, registry};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::exit::{CliError, Exit};
+use crate::output::Printer;
+
+/// Trigger, follow and cancel CI builds on any configured backend.
+///
+/// Queues are defined in a TOML file (see --config); each names a backend (`buildrunner
+/// backends` lists them) and its options.
+#[derive(Debug, Parser)]
+#[command(name = "buildrunner", version, propagate_version = true)]
+struct Cli {
+    /// Configuration file [default: ./buildrunner.toml, else the built-in demo configuration]
+    #[arg(long, global = true, value_name = "PATH", env = "BUILDRUNNER_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Output format: text for people, json (one object on stdout) for scripts
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides it
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the registered backends
+    Backends,
+    /// Start a build and print its id
+    Trigger(BuildArgs),
+    /// Print a build's status and metadata (exits 0 whenever the status could be read)
+    Status(IdArgs),
+    /// Ask the CI to cancel a build (a no-op for a finished build)
+    Cancel(IdArgs),
+    /// Follow a build until it finishes; exit 0 succeeded, 1 failed, 3 cancelled, 5 timed out.
+    /// Ctrl-C stops watching and leaves the build running (exit 130)
+    Watch {
+        #[command(flatten)]
+        id: IdArgs,
+        #[command(flatten)]
+        poll: PollArgs,
+    },
+    /// Trigger a build and follow it until it finishes; exit codes as for watch.
+    /// Ctrl-C cancels the build this command started, then exits 130
+    Run {
+        #[command(flatten)]
+        build: BuildArgs,
+        #[command(flatten)]
+        poll: PollArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Queue to use, as defined in the configuration file
+    #[arg(long)]
+    queue: String,
+    /// A change under test (one URI per change); repeat for more, applied in order
+    #[arg(long = "head", value_name = "URI", required = true)]
+    head: Vec<String>,
+    /// A change already queued ahead, applied before the head changes; repeatable, in order
+    #[arg(long = "base", value_name = "URI")]
+    base: Vec<String>,
+    /// Caller metadata carried with the build; repeatable
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    meta: Vec<(String, String)>,
+    /// Makes retrying safe: a second trigger with the same key returns the first build
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct IdArgs {
+    /// Queue the build belongs to, as defined in the configuration file
+    #[arg(long)]
+    queue: String,
+    /// The build id `trigger` printed
+    #[arg(value_name = "BUILD_ID")]
+    build_id: String,
+}
+
+#[derive(Debug, Args)]
+struct PollArgs {
+    /// Seconds between polls; longer while the build is queued and after errors
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    interval: Duration,
+    /// Give up watching after this many seconds (exit 5); the build keeps running
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+}
+
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "expected KEY=VALUE with a non-empty key, got {text:?}"
+        )),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 31_536_000.0 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "expected a positive number of seconds, got {text:?}"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            note!("buildrunner: cannot start the async runtime: {e}");
+            return Exit::Backend.into();
+        }
+    };
+    let printer = Printer::new(cli.output == OutputFormat::Json);
+    match runtime.block_on(run(cli, &printer)) {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            note!("buildrunner: {}", error.message);
+            error.exit.into()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use std::io::IsTerminal;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        // Its fallback for a failed write is eprintln!, which panics on a closed stderr.
+        .log_internal_errors(false)
+        .init();
+}
+
+async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
+    let config = || Config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Backends => {
+            let backends = registry::backends()?;
+            printer.backends(&backends);
+            Ok(Exit::Success)
+        }
+        Command::Trigger(build) => {
+            let runner = runner(&config()?, &build.queue)?;
+            let id = runner.trigger(&request(&build)?).await?;
+            printer.triggered(&id);
+            Ok(Exit::Success)
+        }
+        Command::Status(args) => {
+            let runner = runner(&config()?, &args.queue)?;
+            let id = BuildId::new(args.build_id);
+            let report = runner.status(&id).await?;
+            printer.report(&id, &report);
+            Ok(Exit::Success)
+        }
+        Command::Cancel(args) => {
+            let runner = runner(&config()?, &args.queue)?;
+            let id = BuildId::new(args.build_id);
+            runner.cancel(&id).await?;
+            printer.cancelled(&id);
+            Ok(Exit::Success)
+        }
+        Command::Watch { id, poll } => {
+            let runner = runner(&config()?, &id.queue)?;
+            let id = BuildId::new(id.build_id);
+            watch::watch(
+                runner.as_ref(),
+                &id,
+                &poll.settings(),
+                printer,
+                watch::OnInterrupt::LeaveRunning,
+            )
+            .await
+        }
+        Command::Run { build, poll } => {
+            let runner = runner(&config()?, &build.queue)?;
+            let id = runner.trigger(&request(&build)?).await?;
+            printer.started(&id);
+            watch::watch(
+                runner.as_ref(),
+                &id,
+                &poll.settings(),
+                printer,
+                watch::OnInterrupt::Cancel,
+            )
+            .await
+        }
+    }
+}
+
+impl PollArgs {
+    fn settings(&self) -> watch::Settings {
+        watch::Settings {
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+}
+
+fn runner(config: &Config, queue: &str) -> Result<Arc<dyn BuildRunner>, CliError> {
+    let (backend, queue_config) = config.queue(queue)?;
+    registry::create(backend, &queue_config).map_err(|e| {
+        let mut error = CliError::from(e);
+        error.message = format!("{}: queue `{queue}`: {}", config.source(), error.message);
+        error
+    })
+}
+
+fn request(build: &BuildArgs) -> Result<TriggerRequest, CliError> {
+    let mut builder = TriggerRequest::builder();
+    for uri in &build.base {
+        builder = builder.base(Change::new([uri.as_str()]));
+    }
+    for uri in &build.head {
+        builder = builder.head(Change::new([uri.as_str()]));
+    }
+    for (key, value) in &build.meta {
+        builder = builder.metadata(key, value);
+    }
+    if let Some(key) = &build.idempotency_key {
+        builder = builder.idempotency_key(key);
+    }
+    Ok(builder.build()?)
+}

@@ -1,0 +1,222 @@
+//! Following a build until it finishes, politely: polls back off while the build is queued or
+//! the CI misbehaves, and Ctrl-C and `--timeout` are honoured at any point.
+
+use std::time::Duration;
+
+use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus};
+use tokio::time::Instant;
+
+use crate::exit::{CliError, Exit};
+use crate::output::{Printer, Progress};
+
+/// How to poll.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The pause between polls of a running build.
+    pub interval: Duration,
+    /// When to stop watching, if ever.
+    pub timeout: Option<Duration>,
+}
+
+/// What Ctrl-C does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// `watch`: stop watching; the build goes on.
+    LeaveRunning,
+    /// `run`: cancel the build this command started.
+    Cancel,
+}
+
+/// The longest pause between two polls, whatever the backoff says.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// The pause after a poll: the interval while running, growing while the build is queued or
+/// unknown (up to four intervals), and doubling per consecutive error (up to a minute, or as
+/// long as a rate limit asked).
+fn next_pause(
+    settings: &Settings,
+    previous: Duration,
+    outcome: &Result<BuildStatus, Option<Duration>>,
+    errors: u32,
+) -> Duration {
+    match outcome {
+        Ok(BuildStatus::Accepted | BuildStatus::Unknown) => previous
+            .mul_f64(1.5)
+            .clamp(settings.interval, settings.interval * 4),
+        Ok(_) => settings.interval,
+        Err(asked) => {
+            let backoff = settings
+                .interval
+                .saturating_mul(1 << errors.min(10))
+                .min(MAX_PAUSE);
+            backoff.max(asked.unwrap_or_default())
+        }
+    }
+}
+
+enum End {
+    Finished(BuildReport),
+    TimedOut(Option<BuildReport>),
+    Interrupted,
+}
+
+/// Polls `id` until it is terminal, the timeout passes or Ctrl-C; prints the outcome and
+/// returns the exit code.
+pub async fn watch(
+    runner: &dyn BuildRunner,
+    id: &BuildId,
+    settings: &Settings,
+    printer: &Printer,
+    on_interrupt: OnInterrupt,
+) -> Result<Exit, CliError> {
+    let mut progress = Progress::new();
+    let end = follow(runner, id, settings, printer, &mut progress).await;
+    progress.clear();
+    match end? {
+        End::Finished(report) => {
+            printer.report(id, &report);
+            Ok(Exit::for_status(report.status))
+        }
+        End::TimedOut(last) => {
+            if let Some(report) = &last {
+                printer.report(id, report);
+            }
+            let timeout = settings.timeout.unwrap_or_default();
+            Err(CliError::new(
+                Exit::TimedOut,
+                format!("{id} did not finish within {timeout:?}; it keeps running"),
+            ))
+        }
+        End::Interrupted if on_interrupt == OnInterrupt::LeaveRunning => Err(CliError::new(
+            Exit::Interrupted,
+            format!("interrupted; stopped watching {id}, which keeps running"),
+        )),
+        End::Interrupted => {
+            let message = match runner.cancel(id).await {
+                Ok(()) => format!("interrupted; cancelled {id}"),
+                Err(e) => format!("interrupted; cancelling {id} failed: {e}"),
+            };
+            Err(CliError::new(Exit::Interrupted, message))
+        }
+    }
+}
+
+async fn follow(
+    runner: &dyn BuildRunner,
+    id: &BuildId,
+    settings: &Settings,
+    printer: &Printer,
+    progress: &mut Progress,
+) -> Result<End, CliError> {
+    let deadline = settings.timeout.map(|t| Instant::now() + t);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    // Poll it once now so the handler is installed before the first request goes out.
+    tokio::select! {
+        biased;
+        _ = &mut interrupted => return Ok(End::Interrupted),
+        _ = std::future::ready(()) => {}
+    }
+    let mut last: Option<BuildReport> = None;
+    let mut url_shown = false;
+    let mut pause = settings.interval;
+    let mut errors = 0u32;
+    loop {
+        let poll = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, runner.status(id))
+                    .await
+                    .ok(),
+                None => Some(runner.status(id).await),
+            }
+        };
+        let polled = tokio::select! {
+            polled = poll => polled,
+            _ = &mut interrupted => return Ok(End::Interrupted),
+        };
+        let Some(polled) = polled else {
+            return Ok(End::TimedOut(last));
+        };
+        let outcome = match polled {
+            Ok(report) => {
+                errors = 0;
+                if !url_shown && let Some(url) = report.url() {
+                    progress.clear();
+                    printer.url(id, url);
+                    url_shown = true;
+                }
+                if report.status.is_terminal() {
+                    return Ok(End::Finished(report));
+                }
+                progress.update(id, report.status, "");
+                let status = report.status;
+                last = Some(report);
+                Ok(status)
+            }
+            Err(error) if error.is_retryable() => {
+                errors += 1;
+                tracing::warn!(build = %id, error = %error, "status failed; will poll again");
+                progress.update(
+                    id,
+                    last.as_ref().map_or(BuildStatus::Unknown, |r| r.status),
+                    " (retrying)",
+                );
+                Err(error.retry_after())
+            }
+            Err(error) => return Err(error.into()),
+        };
+        pause = next_pause(settings, pause, &outcome, errors);
+        let wake = Instant::now() + pause;
+        let wake = deadline.map_or(wake, |deadline| wake.min(deadline));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = &mut interrupted => return Ok(End::Interrupted),
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Ok(End::TimedOut(last));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_back_off_while_queued_and_after_errors() {
+        let settings = Settings {
+            interval: Duration::from_secs(2),
+            timeout: None,
+        };
+        let s = Duration::from_secs;
+        assert_eq!(
+            next_pause(&settings, s(2), &Ok(BuildStatus::Running), 0),
+            s(2)
+        );
+        assert_eq!(
+            next_pause(&settings, s(2), &Ok(BuildStatus::Accepted), 0),
+            s(3)
+        );
+        assert_eq!(
+            next_pause(&settings, s(7), &Ok(BuildStatus::Unknown), 0),
+            s(8),
+            "capped at four intervals"
+        );
+        assert_eq!(
+            next_pause(&settings, s(8), &Ok(BuildStatus::Running), 0),
+            s(2)
+        );
+        assert_eq!(next_pause(&settings, s(2), &Err(None), 1), s(4));
+        assert_eq!(next_pause(&settings, s(2), &Err(None), 3), s(16));
+        assert_eq!(
+            next_pause(&settings, s(2), &Err(None), 30),
+            s(60),
+            "capped at a minute"
+        );
+        assert_eq!(
+            next_pause(&settings, s(2), &Err(Some(s(90))), 1),
+            s(90),
+            "a rate limit's wait is honoured"
+        );
+    }
+}

@@ -1,0 +1,624 @@
+//! Runs the real `buildrunner` binary against the noop backend and an in-process Buildkite
+//! emulator, checking output, exit codes and errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use buildkite_emulator::{Emulator, EmulatorConfig};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_buildrunner");
+const TOKEN: &str = "cli-test-token-s3cr3t";
+const TOKEN_ENV: &str = "BUILDRUNNER_CLI_TEST_TOKEN";
+
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// An empty directory to run in, so no stray ./buildrunner.toml is picked up.
+    fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A directory with a buildrunner.toml holding `config`.
+    fn with_config(config: &str) -> Workspace {
+        let workspace = Workspace::new();
+        std::fs::write(workspace.dir.path().join("buildrunner.toml"), config).unwrap();
+        workspace
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("BUILDRUNNER_CONFIG")
+            .env_remove("RUST_LOG")
+            .env(TOKEN_ENV, TOKEN)
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    async fn run_async(&self, args: &[&str]) -> Run {
+        Run::from(
+            tokio::process::Command::from(self.command(args))
+                .output()
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts the exit code and, for failures, one clear line on stderr.
+    fn expect(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "{self:?}");
+        if code != 0 && code != 1 && code != 3 {
+            let lines: Vec<_> = self
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("buildrunner: "))
+                .collect();
+            assert!(!lines.is_empty(), "no error line: {self:?}");
+        }
+        assert!(
+            !self.stderr.contains(TOKEN) && !self.stdout.contains(TOKEN),
+            "the token leaked: {self:?}"
+        );
+        assert!(!self.stderr.contains("panicked"), "{self:?}");
+        self
+    }
+
+    fn error_line(&self) -> &str {
+        let lines: Vec<_> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one line on stderr: {self:?}"
+        );
+        lines[0]
+    }
+}
+
+fn emulator_config(url: &str) -> String {
+    format!(
+        "[queues.bk]\nbackend = \"buildkite\"\norganization = \"acme\"\npipeline = \"app\"\napi_url = \"{url}\"\ntoken_env = \"{TOKEN_ENV}\"\nmax_retries = 1\ninitial_backoff_ms = 10\n\n[queues.demo]\nbackend = \"noop\"\n"
+    )
+}
+
+async fn emulator() -> Emulator {
+    let config = EmulatorConfig::new(TOKEN).with_timings(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    );
+    Emulator::start(config).await.unwrap()
+}
+
+#[test]
+fn backends_lists_every_registered_backend() {
+    let workspace = Workspace::new();
+    let run = workspace.run(&["--output", "json", "backends"]);
+    run.expect(0);
+    let names: Vec<_> = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["buildkite", "noop"]);
+    assert!(
+        run.json()[1]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("outcome markers")
+    );
+    let run = workspace.run(&["backends"]);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("noop ")),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn the_embedded_default_runs_the_demo_queue_with_no_setup() {
+    let workspace = Workspace::new();
+    let run = workspace.run(&[
+        "run",
+        "--queue",
+        "demo",
+        "--head",
+        "https://github.com/acme/app/pull/1",
+        "--interval",
+        "0.05",
+    ]);
+    run.expect(0);
+    assert!(run.stdout.contains(": succeeded"), "{run:?}");
+    assert!(
+        run.stderr.contains("buildrunner: triggered noop:pass:"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn noop_commands_print_the_contract_json() {
+    let workspace = Workspace::new();
+    let run = workspace.run(&[
+        "--output",
+        "json",
+        "trigger",
+        "--queue",
+        "demo",
+        "--head",
+        "https://x/1",
+        "--base",
+        "https://x/0",
+        "--meta",
+        "pr=1",
+        "--idempotency-key",
+        "k-1",
+    ]);
+    run.expect(0);
+    let id = run.json()["build_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("noop:pass:"), "{id}");
+    assert_eq!(run.json().as_object().unwrap().len(), 1);
+
+    let run = workspace.run(&["--output", "json", "status", "--queue", "demo", &id]);
+    run.expect(0);
+    let report = run.json();
+    assert_eq!(report["build_id"], id.as_str());
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["terminal"], true);
+    assert_eq!(report["metadata"]["outcome"], "pass");
+
+    let run = workspace.run(&["--output", "json", "cancel", "--queue", "demo", &id]);
+    run.expect(0);
+    assert_eq!(run.json()["build_id"], id.as_str());
+
+    let run = workspace.run(&[
+        "--output",
+        "json",
+        "watch",
+        "--queue",
+        "demo",
+        &id,
+        "--interval",
+        "0.05",
+    ]);
+    run.expect(0);
+    assert_eq!(run.json()["status"], "succeeded");
+
+    let run = workspace.run(&["status", "--queue", "demo", &id]);
+    run.expect(0);
+    assert_eq!(
+        run.stdout.lines().next().unwrap(),
+        format!("{id}: succeeded")
+    );
+}
+
+#[test]
+fn noop_exit_codes_follow_the_build() {
+    let workspace = Workspace::new();
+    let run_marked = |marker: &str, extra: &[&str]| {
+        let head = format!("https://x/1?buildrunner-outcome={marker}");
+        let mut args = vec![
+            "--output",
+            "json",
+            "run",
+            "--queue",
+            "demo",
+            "--head",
+            &head,
+            "--interval",
+            "0.05",
+        ];
+        args.extend_from_slice(extra);
+        workspace.run(&args)
+    };
+    assert_eq!(
+        run_marked("pass", &[]).expect(0).json()["status"],
+        "succeeded"
+    );
+    assert_eq!(run_marked("fail", &[]).expect(1).json()["status"], "failed");
+    let timed_out = run_marked("hang", &["--timeout", "0.3"]);
+    timed_out.expect(5);
+    assert_eq!(timed_out.json()["terminal"], false);
+    assert!(timed_out.stderr.contains("did not finish"), "{timed_out:?}");
+    let refused = run_marked("trigger-error", &[]);
+    refused.expect(4);
+    assert!(refused.error_line().contains("rejected"), "{refused:?}");
+
+    let id = workspace.run(&[
+        "trigger",
+        "--queue",
+        "demo",
+        "--head",
+        "https://x/1?buildrunner-outcome=status-error",
+    ]);
+    let id = id.expect(0).stdout.trim().to_owned();
+    let run = workspace.run(&["status", "--queue", "demo", &id]);
+    run.expect(4);
+    assert!(run.error_line().contains("unavailable"), "{run:?}");
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2_with_one_line() {
+    let workspace = Workspace::with_config(
+        "[queues.demo]\nbackend = \"noop\"\n[queues.typo]\nbackend = \"buildkit\"\n[queues.extra]\nbackend = \"noop\"\ncolour = \"blue\"\n\
+         [queues.notoken]\nbackend = \"buildkite\"\norganization = \"acme\"\npipeline = \"app\"\ntoken_env = \"BUILDRUNNER_SURELY_UNSET_TOKEN\"\n",
+    );
+    let missing = workspace.path().join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--config", missing, "status", "--queue", "demo", "x"],
+            "not found",
+        ),
+        (
+            vec!["status", "--queue", "dmeo", "x"],
+            "queue `dmeo` is not defined (did you mean `demo`?)",
+        ),
+        (
+            vec!["status", "--queue", "typo", "x"],
+            "did you mean \"buildkite\"",
+        ),
+        (vec!["status", "--queue", "extra", "x"], "colour"),
+        (
+            vec!["status", "--queue", "notoken", "acme/app/1"],
+            "BUILDRUNNER_SURELY_UNSET_TOKEN",
+        ),
+        (
+            vec!["status", "--queue", "demo", "acme/app/1"],
+            "invalid build id",
+        ),
+        (
+            vec!["trigger", "--queue", "demo", "--head", ""],
+            "invalid request",
+        ),
+    ];
+    for (args, needle) in cases {
+        let run = workspace.run(&args);
+        run.expect(2);
+        let line = run.error_line();
+        assert!(
+            line.starts_with("buildrunner: ") && line.contains(needle),
+            "{args:?}: {line}"
+        );
+    }
+    // The config path also comes from $BUILDRUNNER_CONFIG.
+    let run = Run::from(
+        workspace
+            .command(&["status", "--queue", "demo", "x"])
+            .env("BUILDRUNNER_CONFIG", missing)
+            .output()
+            .unwrap(),
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains("missing.toml: not found"),
+        "{run:?}"
+    );
+
+    let broken = Workspace::with_config("[queues.demo]\nbackend = \"noop\"\nx = \n");
+    let run = broken.run(&["status", "--queue", "demo", "x"]);
+    run.expect(2);
+    assert!(run.error_line().contains("buildrunner.toml:3:"), "{run:?}");
+
+    // clap's own usage errors use code 2 as well.
+    assert_eq!(workspace.run(&["trigger", "--queue", "demo"]).code, Some(2));
+    assert_eq!(
+        workspace
+            .run(&["watch", "--queue", "demo", "x", "--interval", "0"])
+            .code,
+        Some(2)
+    );
+    assert_eq!(
+        workspace
+            .run(&[
+                "trigger", "--queue", "demo", "--head", "u", "--meta", "novalue"
+            ])
+            .code,
+        Some(2)
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let run = Workspace::new().run(&["run", "--help"]);
+    run.expect(0);
+    for flag in [
+        "--queue",
+        "--head",
+        "--base",
+        "--meta",
+        "--interval",
+        "--timeout",
+        "--idempotency-key",
+        "--config",
+        "--output",
+    ] {
+        assert!(
+            run.stdout.contains(flag),
+            "{flag} missing from help: {}",
+            run.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_works_against_the_buildkite_emulator() {
+    let emulator = emulator().await;
+    let workspace = Workspace::with_config(&emulator_config(&emulator.url()));
+
+    let run = workspace
+        .run_async(&[
+            "--output",
+            "json",
+            "run",
+            "--queue",
+            "bk",
+            "--head",
+            "https://github.com/acme/app/pull/1",
+            "--meta",
+            "pr=1",
+            "--interval",
+            "0.02",
+        ])
+        .await;
+    run.expect(0);
+    assert_eq!(run.json()["build_id"], "acme/app/1");
+    assert_eq!(run.json()["metadata"]["pr"], "1");
+    assert!(
+        run.stderr.contains("/acme/app/builds/1"),
+        "the URL is shown: {run:?}"
+    );
+
+    let run = workspace
+        .run_async(&[
+            "run",
+            "--queue",
+            "bk",
+            "--head",
+            "https://x/2?buildrunner-outcome=fail",
+            "--interval",
+            "0.02",
+        ])
+        .await;
+    run.expect(1);
+    assert!(run.stdout.starts_with("acme/app/2: failed"), "{run:?}");
+
+    let id = workspace
+        .run_async(&[
+            "trigger",
+            "--queue",
+            "bk",
+            "--head",
+            "https://x/3?buildrunner-outcome=hang",
+        ])
+        .await;
+    let id = id.expect(0).stdout.trim().to_owned();
+    assert_eq!(id, "acme/app/3");
+    let run = workspace
+        .run_async(&["--output", "json", "cancel", "--queue", "bk", &id])
+        .await;
+    run.expect(0);
+    assert_eq!(run.json()["cancel_requested"], true);
+    let run = workspace
+        .run_async(&[
+            "--output",
+            "json",
+            "watch",
+            "--queue",
+            "bk",
+            &id,
+            "--interval",
+            "0.02",
+        ])
+        .await;
+    run.expect(3);
+    assert_eq!(run.json()["status"], "cancelled");
+
+    let run = workspace
+        .run_async(&["status", "--queue", "bk", "acme/app/99"])
+        .await;
+    run.expect(4);
+    assert!(run.error_line().contains("not found"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_ids_send_no_request_and_bad_tokens_are_backend_errors() {
+    let emulator = emulator().await;
+    let workspace = Workspace::with_config(&emulator_config(&emulator.url()));
+    for id in [
+        "other/app/1",
+        "acme/other/1",
+        "acme/app/01",
+        "acme/app",
+        "noop:pass:x:y",
+    ] {
+        for verb in ["status", "cancel", "watch"] {
+            let run = workspace.run_async(&[verb, "--queue", "bk", id]).await;
+            run.expect(2);
+            assert!(run.error_line().contains("invalid build id"), "{run:?}");
+        }
+    }
+    assert!(emulator.requests().is_empty(), "{:?}", emulator.requests());
+
+    let run = Run::from(
+        tokio::process::Command::from(workspace.command(&[
+            "status",
+            "--queue",
+            "bk",
+            "acme/app/1",
+        ]))
+        .env(TOKEN_ENV, "wrong-token")
+        .output()
+        .await
+        .unwrap(),
+    );
+    run.expect(4);
+    assert!(run.error_line().contains("unauthenticated"), "{run:?}");
+}
+
+/// Starts the binary, waits for a line on stderr containing `ready`, sends SIGINT and
+/// returns the finished run.
+async fn interrupt_after(workspace: &Workspace, args: &[&str], ready: &str) -> Run {
+    let mut child = tokio::process::Command::from(workspace.command(args))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains(ready) {
+            break;
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    while let Some(line) = lines.next_line().await.unwrap() {
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let output = child.wait_with_output().await.unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_watch_but_cancels_what_run_started() {
+    let emulator = emulator().await;
+    let workspace = Workspace::with_config(&emulator_config(&emulator.url()));
+
+    let id = workspace
+        .run_async(&[
+            "trigger",
+            "--queue",
+            "bk",
+            "--head",
+            "https://x/1?buildrunner-outcome=hang",
+        ])
+        .await;
+    let id = id.expect(0).stdout.trim().to_owned();
+    let run = interrupt_after(
+        &workspace,
+        &["watch", "--queue", "bk", &id, "--interval", "0.05"],
+        "/acme/app/builds/1",
+    )
+    .await;
+    run.expect(130);
+    assert!(
+        run.stderr.contains("stopped watching acme/app/1"),
+        "{run:?}"
+    );
+    assert!(
+        !emulator.build("acme", "app", 1).unwrap().cancel_requested,
+        "watch leaves the build alone"
+    );
+
+    let run = interrupt_after(
+        &workspace,
+        &[
+            "run",
+            "--queue",
+            "bk",
+            "--head",
+            "https://x/2?buildrunner-outcome=hang",
+            "--interval",
+            "0.05",
+        ],
+        "/acme/app/builds/2",
+    )
+    .await;
+    run.expect(130);
+    assert!(run.stderr.contains("cancelled acme/app/2"), "{run:?}");
+    assert!(
+        emulator.build("acme", "app", 2).unwrap().cancel_requested,
+        "run cancels what it started"
+    );
+}
+
+#[test]
+fn the_repository_config_is_the_embedded_one() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../buildrunner.toml");
+    let text = std::fs::read_to_string(root).unwrap();
+    assert!(text.contains("[queues.demo]") && text.contains("[queues.emulator]"));
+}
+
+#[test]
+fn closed_output_pipes_are_no_reason_to_panic() {
+    let workspace = Workspace::new();
+    let mut child = workspace
+        .command(&[
+            "-vv",
+            "run",
+            "--queue",
+            "demo",
+            "--head",
+            "https://x/1",
+            "--interval",
+            "0.05",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
