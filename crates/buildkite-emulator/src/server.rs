@@ -131,32 +131,43 @@ async fn list(
     state.list(&org, &pipeline, &Query::parse(query.as_deref()), &path)
 }
 
-/// Logs the request, applies an injected fault, checks the token and the rate limit, and
-/// post-processes the answer for faults that mangle it.
+/// Applies the gate and logs the request with the status it got.
 async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    state.log(&method, &path, request.uri().query());
+    let query = request.uri().query().map(str::to_owned);
     let killer = request.extensions().get::<ConnectionKiller>().cloned();
-    let kill = || async move {
-        if let Some(ConnectionKiller(notify)) = killer {
-            notify.notify_one();
+    let answered = guarded(&state, request, next).await;
+    let status = answered.as_ref().map_or(0, |r| r.status().as_u16());
+    state.log(&method, &path, query.as_deref(), status);
+    match answered {
+        Some(response) => response,
+        None => {
+            if let Some(ConnectionKiller(notify)) = killer {
+                notify.notify_one();
+            }
+            std::future::pending::<Response>().await
         }
-        std::future::pending::<Response>().await
-    };
+    }
+}
 
+/// Applies an injected fault, checks the token and the rate limit, and post-processes the
+/// answer for faults that mangle it. `None` means: close the connection without an answer.
+async fn guarded(state: &State, request: Request, next: Next) -> Option<Response> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
     let fault = state.take_fault(&method);
     match fault {
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let reason = status.canonical_reason().unwrap_or("Error");
-            return json_response(
+            return Some(json_response(
                 status,
                 serde_json::json!({ "message": reason })
                     .to_string()
                     .into_bytes(),
                 &[],
-            );
+            ));
         }
         Some(Fault::HtmlError(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -168,7 +179,7 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-            return response;
+            return Some(response);
         }
         Some(Fault::RateLimited { reset_secs }) => {
             let body = serde_json::json!({
@@ -181,13 +192,13 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
                 ("RateLimit-Remaining", "0".to_owned()),
                 ("RateLimit-Reset", reset_secs.to_string()),
             ];
-            return json_response(
+            return Some(json_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 body.to_string().into_bytes(),
                 &headers,
-            );
+            ));
         }
-        Some(Fault::DropConnection) => return kill().await,
+        Some(Fault::DropConnection) => return None,
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         _ => {}
     }
@@ -198,12 +209,12 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
         .get(header::AUTHORIZATION)
         .is_some_and(|value| value.as_bytes() == expected.as_bytes());
     if !authorized {
-        return json_response(
+        return Some(json_response(
             StatusCode::UNAUTHORIZED,
             br#"{"message":"Authentication required. Please supply a valid API Access Token"}"#
                 .to_vec(),
             &[],
-        );
+        ));
     }
 
     let organization = path
@@ -213,7 +224,7 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
         .to_owned();
     let verdict = state.rate_limit(&organization);
     if let Some(exceeded) = verdict.exceeded {
-        return exceeded.into_response();
+        return Some(exceeded.into_response());
     }
 
     let mut response = next.run(request).await;
@@ -222,8 +233,8 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
             response.headers_mut().insert(*name, value);
         }
     }
-    match fault {
-        Some(Fault::DropAfterProcessing) => kill().await,
+    Some(match fault {
+        Some(Fault::DropAfterProcessing) => return None,
         Some(Fault::TruncatedBody) => {
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -256,5 +267,5 @@ async fn gate(Shared(state): Shared<App>, request: Request, next: Next) -> Respo
             response
         }
         _ => response,
-    }
+    })
 }

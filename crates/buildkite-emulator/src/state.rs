@@ -19,6 +19,8 @@ pub struct LoggedRequest {
     pub path: String,
     /// The raw query string, if any.
     pub query: Option<String>,
+    /// The status answered, or 0 when the connection was dropped without an answer.
+    pub status: u16,
 }
 
 /// A build as the API would report it at the moment the snapshot was taken.
@@ -202,7 +204,7 @@ impl State {
         &self.config.token
     }
 
-    pub fn log(&self, method: &str, path: &str, query: Option<&str>) {
+    pub fn log(&self, method: &str, path: &str, query: Option<&str>, status: u16) {
         let capacity = self.config.request_log_capacity;
         let mut inner = self.lock();
         if capacity == 0 {
@@ -215,6 +217,7 @@ impl State {
             method: method.to_owned(),
             path: path.to_owned(),
             query: query.map(str::to_owned),
+            status,
         });
     }
 

@@ -522,6 +522,20 @@ async fn the_request_log_records_method_path_and_query() {
         ("POST", BUILDS, None)
     );
     assert_eq!(log[1].query.as_deref(), Some("exclude_jobs=true"));
+    assert_eq!((log[0].status, log[1].status), (201, 200));
+    emulator.inject(FaultTarget::Any, 1, Fault::DropConnection);
+    let dropped = client
+        .http
+        .get(format!("{}{BUILDS}/1", client.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await;
+    assert!(dropped.is_err());
+    assert_eq!(
+        emulator.requests().last().map(|r| r.status),
+        Some(0),
+        "a dropped request logs status 0"
+    );
     emulator.clear_requests();
     assert!(emulator.requests().is_empty());
 }
