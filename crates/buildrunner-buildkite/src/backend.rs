@@ -262,6 +262,8 @@ impl BuildRunner for BuildkiteRunner {
                     Err(SendError::TooLarge { status, limit }) if !status.is_success() => {
                         Verdict::Done(Err(SendError::TooLarge { status, limit }.into_error(op)))
                     }
+                    // Nothing was sent.
+                    Err(e @ SendError::RateBudget { .. }) => Verdict::Done(Err(e.into_error(op))),
                     Err(e) => self.settle_unknown_create(key, e.into_error(op)).await,
                 }
             })

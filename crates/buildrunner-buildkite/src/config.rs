@@ -17,6 +17,8 @@ pub const DEFAULT_API_URL: &str = "https://api.buildkite.com";
 /// The largest response body read by default: a build without jobs is a few KiB, so this
 /// leaves room for a build with many jobs while bounding memory per call.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The most requests one runner has in flight by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
 
 /// The options of a `[queues.<name>]` table with `backend = "buildkite"`.
 ///
@@ -46,6 +48,8 @@ struct Options {
     initial_backoff_ms: Option<u64>,
     #[serde(default)]
     max_response_bytes: Option<usize>,
+    #[serde(default)]
+    max_connections: Option<usize>,
 }
 
 fn default_token_env() -> String {
@@ -96,6 +100,8 @@ pub struct BuildkiteConfig {
     pub initial_backoff: Duration,
     /// The largest response body read; a larger one is a protocol error.
     pub max_response_bytes: usize,
+    /// The most requests this runner has in flight at once, and so its most open connections.
+    pub max_connections: usize,
 }
 
 impl BuildkiteConfig {
@@ -121,6 +127,7 @@ impl BuildkiteConfig {
             max_retry_wait: Duration::from_secs(60),
             initial_backoff: Duration::from_millis(500),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -169,6 +176,12 @@ impl BuildkiteConfig {
                 return Err(config.error(NAME, "max_response_bytes must be at least 1024"));
             }
             built.max_response_bytes = bytes;
+        }
+        if let Some(connections) = options.max_connections {
+            if !(1..=1024).contains(&connections) {
+                return Err(config.error(NAME, "max_connections must be between 1 and 1024"));
+            }
+            built.max_connections = connections;
         }
         if options.token_env.is_empty() {
             return Err(config.error(NAME, "token_env must name an environment variable"));
@@ -306,6 +319,13 @@ impl Token {
 
     pub(crate) fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A stable hash of the token (FNV-1a), to tell tokens apart without keeping them.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.0.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! retry loop every verb goes through.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildrunner_api::{Error, Result};
@@ -12,6 +13,7 @@ use url::Url;
 
 use crate::config::{BuildkiteConfig, Token};
 use crate::model::ErrorBody;
+use crate::rate::{self, BudgetKey, RateBudget};
 
 /// The longest single backoff step, whatever `initial_backoff` and the attempt number say.
 const MAX_BACKOFF_STEP: Duration = Duration::from_secs(10);
@@ -153,6 +155,8 @@ pub(crate) enum SendError {
     Transport(reqwest::Error),
     /// The response was larger than the cap.
     TooLarge { status: StatusCode, limit: usize },
+    /// The shared rate-limit budget is spent for longer than the call may wait; nothing was sent.
+    RateBudget { wait: Duration },
 }
 
 impl SendError {
@@ -177,6 +181,14 @@ impl SendError {
                     source: Some(Box::new(e.without_url())),
                 }
             }
+            SendError::RateBudget { wait } => Error::RateLimited {
+                retry_after: Some(wait),
+                message: format!(
+                    "{}: the organization's rate limit is spent for another {:.1}s (max_retry_wait is shorter); nothing was sent",
+                    op.describe(),
+                    wait.as_secs_f64()
+                ),
+            },
             SendError::TooLarge { status, limit } => Error::Protocol {
                 message: format!(
                     "{}: HTTP {} response body is larger than the {limit} byte limit (max_response_bytes)",
@@ -223,6 +235,10 @@ pub(crate) enum Verdict<T> {
 pub(crate) struct Core {
     client: reqwest::Client,
     auth: HeaderValue,
+    /// Bounds the requests in flight, and so the open connections, of this runner.
+    connections: tokio::sync::Semaphore,
+    /// Shared with every runner of the same organization and token.
+    budget: Arc<RateBudget>,
     pub config: BuildkiteConfig,
     pub builds_url: Url,
 }
@@ -243,14 +259,22 @@ impl Core {
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(config.max_connections)
             .build()
             .map_err(|e| Error::Configuration {
                 message: format!("could not build the HTTP client: {e}"),
             })?;
         let builds_url = config.builds_url();
+        let budget = rate::shared(BudgetKey {
+            api_url: config.api_url.to_string(),
+            organization: config.organization.clone(),
+            token_fingerprint: token.fingerprint(),
+        });
         Ok(Core {
             client,
             auth,
+            connections: tokio::sync::Semaphore::new(config.max_connections.max(1)),
+            budget,
             config,
             builds_url,
         })
@@ -264,6 +288,13 @@ impl Core {
         url: Url,
         body: Option<&[u8]>,
     ) -> std::result::Result<Reply, SendError> {
+        // A closed semaphore cannot happen (it is never closed); go on without a slot if it did.
+        let _slot = self.connections.acquire().await.ok();
+        let _permit = self
+            .budget
+            .acquire(self.config.max_retry_wait)
+            .await
+            .map_err(|wait| SendError::RateBudget { wait })?;
         let started = Instant::now();
         let mut request = self
             .client
@@ -286,6 +317,12 @@ impl Core {
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_capped(response, self.config.max_response_bytes).await?;
+        let body_reset = (status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| ErrorBody::parse(&body).reset)
+            .flatten()
+            .filter(|secs| secs.is_finite() && *secs >= 0.0)
+            .map(|secs| Duration::from_secs_f64(secs.min(3600.0)));
+        self.budget.update(status, &headers, body_reset);
         tracing::debug!(
             op = op.name,
             subject = %op.subject,
@@ -312,8 +349,8 @@ impl Core {
                     wait: reply.rate_limit_wait(),
                 },
                 Ok(reply) => Verdict::Done(Ok(reply)),
-                Err(SendError::TooLarge { status, limit }) => {
-                    Verdict::Done(Err(SendError::TooLarge { status, limit }.into_error(op)))
+                Err(e @ (SendError::TooLarge { .. } | SendError::RateBudget { .. })) => {
+                    Verdict::Done(Err(e.into_error(op)))
                 }
                 Err(e) => Verdict::Retry {
                     error: e.into_error(op),

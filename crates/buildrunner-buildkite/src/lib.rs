@@ -40,12 +40,14 @@ mod conformance;
 mod core;
 mod id;
 mod model;
+mod rate;
 
 use buildrunner_api::registry::BackendRegistration;
 
 pub use backend::{BuildkiteRunner, CAPABILITIES};
 pub use config::{
-    BuildkiteConfig, DEFAULT_API_URL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOKEN_ENV, Token,
+    BuildkiteConfig, DEFAULT_API_URL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TOKEN_ENV, Token,
 };
 pub use model::{
     ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY, map_state,

@@ -36,6 +36,18 @@ fn runner(server: &MockServer) -> BuildkiteRunner {
     runner_with(config(server))
 }
 
+/// A runner with a token of its own: rate-limit budgets are shared per API, organization and
+/// token, and httpmock reuses servers (and so URLs) across tests, so a test that spends a
+/// budget must not share it.
+fn runner_with_own_budget(server: &MockServer, name: &str) -> BuildkiteRunner {
+    BuildkiteRunner::new(
+        "merge-main",
+        config(server),
+        Token::new(format!("{TOKEN}-{name}")).unwrap(),
+    )
+    .unwrap()
+}
+
 fn build_json(number: u64, state: &str) -> Value {
     json!({
         "id": "f3c8a1e2-0000-4000-8000-000000000001",
@@ -500,7 +512,10 @@ async fn a_429_waits_as_long_as_the_reset_header_of_its_scope_says() {
         })
         .await;
     let started = Instant::now();
-    let report = runner(&server).status(&id(12)).await.unwrap();
+    let report = runner_with_own_budget(&server, "reset-1s")
+        .status(&id(12))
+        .await
+        .unwrap();
     assert_eq!(report.status, BuildStatus::Succeeded);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -521,7 +536,10 @@ async fn a_429_longer_than_the_retry_budget_returns_rate_limited_at_once() {
                 .json_body(json!({"message": "You have exceeded your API rate limit.", "scope": "rest_user", "reset": 40}));
         })
         .await;
-    let error = runner(&server).status(&id(13)).await.unwrap_err();
+    let error = runner_with_own_budget(&server, "reset-40s")
+        .status(&id(13))
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::RateLimited { .. }), "{error:?}");
     assert!(error.is_retryable());
     let wait = error.retry_after().unwrap();
@@ -691,7 +709,7 @@ async fn a_rate_limited_or_refused_create_is_retried_or_reported() {
             then.status(201).json_body(build_json(8, "scheduled"));
         })
         .await;
-    let limited_runner = runner(&server);
+    let limited_runner = runner_with_own_budget(&server, "create-429");
     assert_eq!(
         limited_runner
             .trigger(&request(&["https://x/1"]))

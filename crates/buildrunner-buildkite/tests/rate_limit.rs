@@ -1,0 +1,85 @@
+//! Many runners on one organization and token share one rate-limit budget: with the
+//! emulator's rate limit on, they slow down together instead of provoking 429s, and no caller
+//! sees an error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildkite_emulator::{Emulator, EmulatorConfig, RateLimit};
+use buildrunner_api::{BuildRunner, BuildStatus, Change, TriggerRequest};
+use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+
+const TOKEN: &str = "rate-limit-token";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_builds_through_five_runners_finish_without_a_429_or_an_error() {
+    let limit = RateLimit {
+        limit: 40,
+        window: Duration::from_secs(1),
+    };
+    let emulator = Emulator::start(
+        EmulatorConfig::new(TOKEN)
+            .with_timings(
+                Duration::from_millis(50),
+                Duration::from_millis(300),
+                Duration::from_millis(50),
+            )
+            .with_rate_limit(limit),
+    )
+    .await
+    .unwrap();
+    let runners: Vec<Arc<BuildkiteRunner>> = (0..5)
+        .map(|queue| {
+            let config = BuildkiteConfig::new("acme", "app")
+                .unwrap()
+                .with_api_url(&emulator.url())
+                .unwrap();
+            Arc::new(
+                BuildkiteRunner::new(format!("queue-{queue}"), config, Token::new(TOKEN).unwrap())
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    let tasks: Vec<_> = (0..50)
+        .map(|build| {
+            let runner = Arc::clone(&runners[build % runners.len()]);
+            tokio::spawn(async move {
+                let request =
+                    TriggerRequest::new(vec![Change::new([format!("https://x/pull/{build}")])])
+                        .unwrap();
+                let id = runner.trigger(&request).await?;
+                loop {
+                    let report = runner.status(&id).await?;
+                    if report.status.is_terminal() {
+                        return Ok::<_, buildrunner_api::Error>(report.status);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().expect("no error reaches the caller"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == BuildStatus::Succeeded),
+        "{statuses:?}"
+    );
+
+    let log = emulator.requests();
+    let limited = log.iter().filter(|r| r.status == 429).count();
+    assert_eq!(
+        limited, 0,
+        "the runners slowed down before Buildkite had to say 429"
+    );
+    assert!(
+        log.len() >= 100,
+        "50 triggers and at least one poll each: {}",
+        log.len()
+    );
+    eprintln!("{} requests, {limited} answered 429", log.len());
+}
