@@ -130,9 +130,12 @@ pub enum Fault {
         /// Seconds until the limit resets.
         reset_secs: u64,
     },
-    /// Process the request after this delay (a client with a shorter timeout gives up, but
-    /// the request still takes effect, as on a real server).
+    /// Process the request after this delay, as a request queued behind a slow server: a
+    /// client with a shorter timeout gives up, and the request takes effect afterwards.
     Delay(Duration),
+    /// Process the request at once, then hold the answer back this long: a client with a
+    /// shorter timeout gives up on a request that already took effect.
+    SlowResponse(Duration),
     /// Close the connection without an answer, without processing the request.
     DropConnection,
     /// Process the request, then close the connection without an answer: the client cannot

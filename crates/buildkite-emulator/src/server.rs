@@ -235,6 +235,10 @@ async fn guarded(state: &State, request: Request, next: Next) -> Option<Response
     }
     Some(match fault {
         Some(Fault::DropAfterProcessing) => return None,
+        Some(Fault::SlowResponse(delay)) => {
+            tokio::time::sleep(delay).await;
+            response
+        }
         Some(Fault::TruncatedBody) => {
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX)

@@ -483,6 +483,26 @@ async fn faults_apply_to_the_next_requests_in_order() {
         .await;
     assert!(slow.unwrap_err().is_timeout());
 
+    emulator.inject(
+        FaultTarget::Method("POST"),
+        1,
+        Fault::SlowResponse(Duration::from_millis(300)),
+    );
+    let before = emulator.build_count();
+    let slow = reqwest::Client::new()
+        .post(format!("{}{BUILDS}", emulator.url()))
+        .bearer_auth(TOKEN)
+        .timeout(Duration::from_millis(50))
+        .json(&json!({"commit": "HEAD", "branch": "main"}))
+        .send()
+        .await;
+    assert!(slow.unwrap_err().is_timeout());
+    assert_eq!(
+        emulator.build_count(),
+        before + 1,
+        "a slow answer comes after the work is done"
+    );
+
     emulator.inject(FaultTarget::Method("POST"), 1, Fault::DropAfterProcessing);
     let created_before = emulator.build_count();
     let dropped = reqwest::Client::new()

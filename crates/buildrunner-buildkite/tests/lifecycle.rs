@@ -185,7 +185,7 @@ async fn an_ambiguous_create_with_a_key_leaves_exactly_one_build() {
     };
     for (key, fault) in [
         ("dropped", Fault::DropAfterProcessing),
-        ("slow", Fault::Delay(Duration::from_secs(1))),
+        ("slow", Fault::SlowResponse(Duration::from_secs(1))),
         ("truncated", Fault::TruncatedBody),
     ] {
         let before = emulator.build_count();
