@@ -289,7 +289,7 @@ impl BuildRunner for BuildkiteRunner {
                 None,
             ));
         }
-        Ok(BuildReport::new(build.status()).with_metadata(build.metadata()))
+        Ok(build.report())
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

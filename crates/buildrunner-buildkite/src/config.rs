@@ -142,6 +142,30 @@ impl BuildkiteConfig {
         Ok(self)
     }
 
+    /// The id of build `number` of this pipeline: `{organization}/{pipeline}/{number}`.
+    pub fn build_id(&self, number: u64) -> buildrunner_api::BuildId {
+        crate::id::format_id(self, number)
+    }
+
+    /// The build number an id names, checked strictly against this pipeline.
+    ///
+    /// ```
+    /// use buildrunner_api::BuildId;
+    /// use buildrunner_buildkite::BuildkiteConfig;
+    ///
+    /// let config = BuildkiteConfig::new("acme", "monorepo")?;
+    /// assert_eq!(config.parse_build_id(&BuildId::from("acme/monorepo/42"))?, 42);
+    /// assert!(config.parse_build_id(&BuildId::from("acme/other/42")).is_err());
+    /// # Ok::<(), buildrunner_api::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBuildId`] for a malformed id or one of another organization or pipeline.
+    pub fn parse_build_id(&self, id: &buildrunner_api::BuildId) -> Result<u64> {
+        crate::id::parse_id(self, id)
+    }
+
     /// The configuration a queue's options describe, and the name of the token's env var.
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, String)> {
         let options: Options = config.options(NAME)?;

@@ -27,7 +27,7 @@ pub(crate) fn parse_id(config: &BuildkiteConfig, id: &BuildId) -> Result<u64> {
         return Err(id.invalid(FORMAT));
     };
     let canonical_number = !number.is_empty()
-        && number.len() <= 19
+        && number.len() <= 20
         && number.bytes().all(|b| b.is_ascii_digit())
         && !number.starts_with('0');
     let number = match canonical_number.then(|| number.parse::<u64>()) {
@@ -55,7 +55,13 @@ mod tests {
     #[test]
     fn ids_round_trip_and_foreign_or_malformed_ids_are_rejected() {
         let config = BuildkiteConfig::new("acme", "monorepo").unwrap();
-        for number in [1, 42, u64::from(u32::MAX) + 1, 999_999_999_999_999_999] {
+        for number in [
+            1,
+            42,
+            u64::from(u32::MAX) + 1,
+            999_999_999_999_999_999,
+            u64::MAX,
+        ] {
             assert_eq!(
                 parse_id(&config, &format_id(&config, number)).unwrap(),
                 number
@@ -75,6 +81,8 @@ mod tests {
             "acme/monorepo/42/",
             "acme/monorepo/42/jobs",
             "acme/monorepo/99999999999999999999",
+            "acme/monorepo/18446744073709551616",
+            "acme/monorepo/100000000000000000000",
             "other/monorepo/42",
             "acme/other/42",
             "ACME/monorepo/42",

@@ -50,7 +50,8 @@ pub use config::{
     DEFAULT_TOKEN_ENV, Token,
 };
 pub use model::{
-    ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY, map_state,
+    ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY,
+    decode_build_response, decode_caller_metadata, map_state,
 };
 
 /// The name the Buildkite backend is registered under.

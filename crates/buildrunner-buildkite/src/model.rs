@@ -18,17 +18,60 @@ pub const IDEMPOTENCY_META_KEY: &str = "buildrunner_idempotency_key";
 /// A build object as Buildkite returns it. Only what the backend needs is read; every other
 /// field is skipped unparsed, so unknown fields, `author` as a string or an object, and nulls
 /// in any other place are all fine.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Build {
     pub number: u64,
-    #[serde(default)]
     state: Value,
-    #[serde(default)]
     blocked: Value,
-    #[serde(default)]
     web_url: Value,
-    #[serde(default)]
     env: Value,
+}
+
+/// Written by hand because a derived `Deserialize` also accepts a JSON array as a struct
+/// (`[5]` would be build 5); a build is only ever an object.
+impl<'de> Deserialize<'de> for Build {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BuildVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for BuildVisitor {
+            type Value = Build;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Buildkite build object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Build, A::Error> {
+                let mut number = None;
+                let (mut state, mut blocked, mut web_url, mut env) =
+                    (Value::Null, Value::Null, Value::Null, Value::Null);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "number" => number = Some(map.next_value::<u64>()?),
+                        "state" => state = map.next_value()?,
+                        "blocked" => blocked = map.next_value()?,
+                        "web_url" => web_url = map.next_value()?,
+                        "env" => env = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let number = number.ok_or_else(|| serde::de::Error::missing_field("number"))?;
+                Ok(Build {
+                    number,
+                    state,
+                    blocked,
+                    web_url,
+                    env,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(BuildVisitor)
+    }
 }
 
 impl Build {
@@ -46,11 +89,16 @@ impl Build {
         map_state(self.state(), self.blocked())
     }
 
+    /// The report `status` returns for this build.
+    pub fn report(&self) -> buildrunner_api::BuildReport {
+        buildrunner_api::BuildReport::new(self.status()).with_metadata(self.metadata())
+    }
+
     /// Caller metadata from `SQ_METADATA` plus the runner's keys, which win on collision.
     pub fn metadata(&self) -> BuildMetadata {
         let mut metadata = match self.env.get(ENV_METADATA) {
             None | Some(Value::Null) => BuildMetadata::new(),
-            Some(value) => decode_caller_metadata(value).unwrap_or_else(|| {
+            Some(value) => decode_caller_metadata_value(value).unwrap_or_else(|| {
                 tracing::warn!(
                     build = self.number,
                     "{ENV_METADATA} of build {} is not a JSON object of strings; reporting no caller metadata",
@@ -74,8 +122,42 @@ impl Build {
 }
 
 /// Decodes `SQ_METADATA`: a string holding a JSON object whose values are all strings.
-pub(crate) fn decode_caller_metadata(value: &Value) -> Option<BuildMetadata> {
-    serde_json::from_str(value.as_str()?).ok()
+fn decode_caller_metadata_value(value: &Value) -> Option<BuildMetadata> {
+    decode_caller_metadata(value.as_str()?)
+}
+
+/// Decodes the caller metadata a build carries in its `SQ_METADATA` env var: a JSON object
+/// whose values are all strings. Anything else is `None`; it never panics.
+///
+/// ```
+/// use buildrunner_buildkite::decode_caller_metadata;
+///
+/// let metadata = decode_caller_metadata(r#"{"pr":"7"}"#).unwrap();
+/// assert_eq!(metadata["pr"], "7");
+/// assert_eq!(decode_caller_metadata(r#"{"pr":7}"#), None);
+/// ```
+pub fn decode_caller_metadata(text: &str) -> Option<BuildMetadata> {
+    serde_json::from_str(text).ok()
+}
+
+/// Decodes a build object as `GET .../builds/{number}` returns it into its number and the
+/// report `status` gives, exactly as the backend does.
+///
+/// Public so fuzzers and property tests reach the decoder without a server.
+///
+/// # Errors
+///
+/// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not a JSON object
+/// with a numeric `number`.
+pub fn decode_build_response(
+    body: &[u8],
+) -> buildrunner_api::Result<(u64, buildrunner_api::BuildReport)> {
+    let build: Build =
+        serde_json::from_slice(body).map_err(|e| buildrunner_api::Error::Protocol {
+            message: format!("the build object cannot be decoded: {e}"),
+            source: Some(Box::new(e)),
+        })?;
+    Ok((build.number, build.report()))
 }
 
 /// Maps a Buildkite build state to a [`BuildStatus`].
@@ -170,15 +252,34 @@ mod tests {
     }
 
     #[test]
+    fn a_build_is_an_object_with_a_number() {
+        let decode = |text: &str| serde_json::from_str::<Build>(text).map(|b| b.number).ok();
+        assert_eq!(
+            decode(r#"{"number": 5, "state": "passed", "x": [1, {"y": null}]}"#),
+            Some(5)
+        );
+        assert_eq!(decode("[5]"), None);
+        assert_eq!(decode(r#"[{"number": 5}]"#), None);
+        assert_eq!(decode(r#"{"state": "passed"}"#), None);
+        assert_eq!(decode(r#"{"number": "5"}"#), None);
+        assert_eq!(decode(r#"{"number": -5}"#), None);
+        let builds: Result<Vec<Build>, _> = serde_json::from_str("[[5]]");
+        assert!(builds.is_err(), "list elements are objects too");
+    }
+
+    #[test]
     fn caller_metadata_needs_an_object_of_strings() {
-        let ok = decode_caller_metadata(&Value::from(r#"{"b":"2","a":"1"}"#)).unwrap();
+        let ok = decode_caller_metadata(r#"{"b":"2","a":"1"}"#).unwrap();
         assert_eq!(
             ok.into_iter().collect::<Vec<_>>(),
             [("a".into(), "1".into()), ("b".into(), "2".into())]
         );
         for bad in [r#"{"a":1}"#, "[]", "{", "", "null"] {
-            assert_eq!(decode_caller_metadata(&Value::from(bad)), None, "{bad}");
+            assert_eq!(decode_caller_metadata(bad), None, "{bad}");
         }
-        assert_eq!(decode_caller_metadata(&serde_json::json!({"a": "1"})), None);
+        assert_eq!(
+            decode_caller_metadata_value(&serde_json::json!({"a": "1"})),
+            None
+        );
     }
 }
