@@ -16,6 +16,10 @@ Tasks:
   conformance [--backend NAME] [--live] [-- TRIAL ARGS]
                 every conformance check against every registered backend, as a matrix;
                 --live adds the live harnesses (they need credentials, see docs/conformance.md)
+  bench [--quick] [--json PATH]
+                the Buildkite backend against bare reqwest on the emulator (separate process):
+                throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
+                --quick finishes in under a minute on 2 cores (docs/benchmarks.md)
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
   test          cargo test --workspace
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match task {
         "ci" => ci(),
         "conformance" => conformance(&args[1..]),
+        "bench" => bench(&args[1..]),
         "fmt" => run_steps(&[Step::Fmt]),
         "clippy" => run_steps(&[Step::Clippy]),
         "test" => run_steps(&[Step::Test]),
@@ -77,6 +82,31 @@ fn conformance(args: &[String]) -> Result<(), String> {
     run_steps(&[Step::Conformance(parsed)])
 }
 
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut forwarded = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => forwarded.push(arg.clone()),
+            "--json" => {
+                let path = rest.next().ok_or("--json needs a path")?;
+                // cargo runs benches from the package directory; make the path the caller's.
+                let path = env::current_dir()
+                    .map_err(|e| format!("cannot read the current directory: {e}"))?
+                    .join(path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                forwarded.push("--json".to_owned());
+                forwarded.push(path.display().to_string());
+            }
+            other => return Err(format!("bench: unknown argument {other:?}\n\n{HELP}")),
+        }
+    }
+    run_steps(&[Step::BuildEmulator, Step::Bench(forwarded)])
+}
+
 /// What `cargo xtask conformance` was asked for.
 #[derive(Debug, Clone, Default)]
 struct ConformanceArgs {
@@ -92,6 +122,8 @@ enum Step {
     Test,
     Conformance(ConformanceArgs),
     Doc,
+    BuildEmulator,
+    Bench(Vec<String>),
 }
 
 impl Step {
@@ -102,6 +134,8 @@ impl Step {
             Step::Test => "test",
             Step::Conformance(_) => "conformance",
             Step::Doc => "doc",
+            Step::BuildEmulator => "build emulator",
+            Step::Bench(_) => "bench",
         }
     }
 
@@ -143,6 +177,28 @@ impl Step {
             Step::Doc => command
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env("RUSTDOCFLAGS", "-D warnings"),
+            Step::BuildEmulator => command.args([
+                "build",
+                "--release",
+                "--locked",
+                "--package",
+                "buildkite-emulator",
+            ]),
+            Step::Bench(args) => command
+                .args([
+                    "bench",
+                    "--locked",
+                    "--package",
+                    "buildrunner-buildkite",
+                    "--bench",
+                    "throughput",
+                    "--",
+                ])
+                .args(args)
+                .env(
+                    "BUILDRUNNER_BENCH_EMULATOR",
+                    target_dir().join("release").join("buildkite-emulator"),
+                ),
         };
         command
     }
@@ -177,6 +233,20 @@ fn run_steps(steps: &[Step]) -> Result<(), String> {
 /// The cargo that runs this xtask, so the pinned toolchain is used throughout.
 fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Where cargo puts build output: `$CARGO_TARGET_DIR`, else `target/` in the project.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                project_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| project_root().join("target"))
 }
 
 fn project_root() -> PathBuf {

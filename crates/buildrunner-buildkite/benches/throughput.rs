@@ -1,0 +1,715 @@
+//! `cargo xtask bench`: the Buildkite backend against bare `reqwest`, on the same emulator,
+//! in the same run. See docs/benchmarks.md for what each figure means.
+//!
+//! Flags: `--quick` (under a minute on 2 cores), `--json PATH`. The emulator binary comes
+//! from `$BUILDRUNNER_BENCH_EMULATOR` (xtask builds it). `--memory-child MODE` is internal:
+//! the bench runs itself to measure one workload's peak memory in a fresh process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use buildrunner_api::{BuildId, BuildRunner, Change, TriggerRequest};
+use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use nix::sys::resource::{UsageWho, getrusage};
+use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+/// Counts heap bytes, so the memory children can tell what the runner keeps from what passes.
+#[global_allocator]
+static HEAP: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+fn live_heap_bytes() -> i64 {
+    // stats_alloc already books a realloc's growth or shrinkage in these two.
+    let stats = HEAP.stats();
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
+const TOKEN: &str = "bench-token";
+const ORG: &str = "acme";
+const PIPELINE: &str = "bench";
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+/// One reported figure.
+struct Figure {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    baseline: Option<(String, f64)>,
+}
+
+impl Figure {
+    fn ratio(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .map(|(_, b)| if *b == 0.0 { f64::NAN } else { self.value / b })
+    }
+}
+
+/// The emulator as a separate process, so its CPU time is not the benchmark's.
+struct EmulatorProcess {
+    child: Child,
+    url: String,
+}
+
+impl EmulatorProcess {
+    fn start(jobs: usize) -> EmulatorProcess {
+        let path = std::env::var("BUILDRUNNER_BENCH_EMULATOR")
+            .expect("set BUILDRUNNER_BENCH_EMULATOR to the buildkite-emulator binary (cargo xtask bench does)");
+        let mut child = Command::new(path)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--scheduled-ms",
+                "0",
+            ])
+            // Builds stay running (and cancelled ones canceling) for the whole run.
+            .args([
+                "--running-ms",
+                "36000000",
+                "--canceling-ms",
+                "36000000",
+                "--jobs",
+                &jobs.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        EmulatorProcess { child, url }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cpu_time() -> Duration {
+    let usage = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let micros =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    micros(usage.user_time()) + micros(usage.system_time())
+}
+
+/// This process's peak resident memory. `VmHWM` rather than `ru_maxrss`, which a child
+/// inherits from the parent that forked it.
+fn peak_rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn runner(url: &str) -> Arc<BuildkiteRunner> {
+    let mut config = BuildkiteConfig::new(ORG, PIPELINE)
+        .unwrap()
+        .with_api_url(url)
+        .unwrap();
+    config.max_connections = 64;
+    Arc::new(BuildkiteRunner::new("bench", config, Token::new(TOKEN).unwrap()).unwrap())
+}
+
+/// Bare reqwest: the same requests, bodies decoded into `serde_json::Value`.
+#[derive(Clone)]
+struct Baseline {
+    client: reqwest::Client,
+    builds: String,
+}
+
+impl Baseline {
+    fn new(url: &str) -> Baseline {
+        Baseline {
+            client: reqwest::Client::new(),
+            builds: format!("{url}/v2/organizations/{ORG}/pipelines/{PIPELINE}/builds"),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Value {
+        let response = request.bearer_auth(TOKEN).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+
+    async fn status(&self, number: u64) -> Value {
+        let url = format!(
+            "{}/{number}?exclude_jobs=true&exclude_pipeline=true",
+            self.builds
+        );
+        self.send(self.client.get(url)).await
+    }
+
+    async fn cancel(&self, number: u64) -> Value {
+        self.send(self.client.put(format!("{}/{number}/cancel", self.builds)))
+            .await
+    }
+
+    async fn trigger(&self, body: &Value) -> Value {
+        let body = serde_json::to_vec(body).unwrap();
+        let request = self
+            .client
+            .post(&self.builds)
+            .header("content-type", "application/json")
+            .body(body);
+        self.send(request).await
+    }
+}
+
+fn create_body(i: usize) -> Value {
+    json!({
+        "commit": "HEAD",
+        "branch": "main",
+        "message": format!("bench {i}"),
+        "env": {"SQ_BASE_URIS": "[]", "SQ_HEAD_URIS": format!("[\"https://x/pull/{i}\"]"), "SQ_QUEUE": "bench"},
+        "meta_data": {},
+    })
+}
+
+fn request(i: usize) -> TriggerRequest {
+    TriggerRequest::new(vec![Change::new([format!("https://x/pull/{i}")])]).unwrap()
+}
+
+/// Runs `ops` operations with `concurrency` workers and returns (ops per second, CPU per op).
+async fn measure<F, Fut>(ops: usize, concurrency: usize, op: F) -> (f64, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, next) = (Arc::clone(&op), Arc::clone(&next));
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ops {
+                        break;
+                    }
+                    op(i).await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    (ops as f64 / elapsed.as_secs_f64(), cpu / ops as u32)
+}
+
+async fn throughput(quick: bool, figures: &mut Vec<Figure>) {
+    let emulator = EmulatorProcess::start(3);
+    let ours = runner(&emulator.url);
+    let baseline = Baseline::new(&emulator.url);
+    let seeds = 256;
+    let mut ids = Vec::new();
+    for i in 0..seeds {
+        ids.push(ours.trigger(&request(i)).await.unwrap());
+    }
+    let ids = Arc::new(ids);
+    let numbers: Arc<Vec<u64>> = Arc::new(
+        ids.iter()
+            .map(|id| ours.config().parse_build_id(id).unwrap())
+            .collect(),
+    );
+    // Each sample runs a few tenths of a second; the median of the rounds is reported.
+    let rounds = if quick { 3 } else { 5 };
+    let ops_for = |verb: &str| match (verb, quick) {
+        ("trigger", true) => 2_000,
+        ("cancel", true) => 4_000,
+        (_, true) => 8_000,
+        ("trigger", false) => 5_000,
+        ("cancel", false) => 10_000,
+        (_, false) => 20_000,
+    };
+
+    // Warm both clients' connection pools.
+    measure(512, 64, {
+        let b = baseline.clone();
+        let n = Arc::clone(&numbers);
+        move |i| {
+            let (b, n) = (b.clone(), Arc::clone(&n));
+            async move {
+                b.status(n[i % n.len()]).await;
+            }
+        }
+    })
+    .await;
+    measure(512, 64, {
+        let r = Arc::clone(&ours);
+        let ids = Arc::clone(&ids);
+        move |i| {
+            let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
+            async move {
+                r.status(&ids[i % ids.len()]).await.unwrap();
+            }
+        }
+    })
+    .await;
+
+    for verb in ["status", "trigger", "cancel"] {
+        for concurrency in CONCURRENCY {
+            let ops = ops_for(verb);
+            let mut samples_ours = Vec::new();
+            let mut samples_base = Vec::new();
+            for round in 0..rounds {
+                for side in if round % 2 == 0 {
+                    ["baseline", "ours"]
+                } else {
+                    ["ours", "baseline"]
+                } {
+                    let sample = match (verb, side) {
+                        ("status", "baseline") => {
+                            let (b, n) = (baseline.clone(), Arc::clone(&numbers));
+                            measure(ops, concurrency, move |i| {
+                                let (b, n) = (b.clone(), Arc::clone(&n));
+                                async move {
+                                    b.status(n[i % n.len()]).await;
+                                }
+                            })
+                            .await
+                        }
+                        ("status", _) => {
+                            let (r, ids) = (Arc::clone(&ours), Arc::clone(&ids));
+                            measure(ops, concurrency, move |i| {
+                                let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
+                                async move {
+                                    r.status(&ids[i % ids.len()]).await.unwrap();
+                                }
+                            })
+                            .await
+                        }
+                        ("cancel", "baseline") => {
+                            let (b, n) = (baseline.clone(), Arc::clone(&numbers));
+                            measure(ops, concurrency, move |i| {
+                                let (b, n) = (b.clone(), Arc::clone(&n));
+                                async move {
+                                    b.cancel(n[i % n.len()]).await;
+                                }
+                            })
+                            .await
+                        }
+                        ("cancel", _) => {
+                            let (r, ids) = (Arc::clone(&ours), Arc::clone(&ids));
+                            measure(ops, concurrency, move |i| {
+                                let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
+                                async move {
+                                    r.cancel(&ids[i % ids.len()]).await.unwrap();
+                                }
+                            })
+                            .await
+                        }
+                        ("trigger", "baseline") => {
+                            let b = baseline.clone();
+                            measure(ops, concurrency, move |i| {
+                                let b = b.clone();
+                                async move {
+                                    b.trigger(&create_body(i)).await;
+                                }
+                            })
+                            .await
+                        }
+                        _ => {
+                            let r = Arc::clone(&ours);
+                            measure(ops, concurrency, move |i| {
+                                let r = Arc::clone(&r);
+                                async move {
+                                    r.trigger(&request(i)).await.unwrap();
+                                }
+                            })
+                            .await
+                        }
+                    };
+                    if side == "ours" {
+                        samples_ours.push(sample)
+                    } else {
+                        samples_base.push(sample)
+                    }
+                }
+            }
+            let median = |samples: &mut Vec<(f64, Duration)>| {
+                samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+                samples[samples.len() / 2]
+            };
+            let (ours_rate, ours_cpu) = median(&mut samples_ours);
+            let (base_rate, base_cpu) = median(&mut samples_base);
+            let base_name = format!("baseline_{verb}_ops_per_sec_c{concurrency}");
+            figures.push(Figure {
+                name: format!("{verb}_ops_per_sec_c{concurrency}"),
+                value: ours_rate,
+                unit: "ops/s",
+                baseline: Some((base_name, base_rate)),
+            });
+            figures.push(Figure {
+                name: format!("{verb}_cpu_us_per_op_c{concurrency}"),
+                value: ours_cpu.as_secs_f64() * 1e6,
+                unit: "us CPU/op",
+                baseline: Some((
+                    format!("baseline_{verb}_cpu_us_per_op_c{concurrency}"),
+                    base_cpu.as_secs_f64() * 1e6,
+                )),
+            });
+        }
+    }
+}
+
+async fn bytes_per_poll(figures: &mut Vec<Figure>) {
+    let emulator = EmulatorProcess::start(500);
+    let ours = runner(&emulator.url);
+    let id = ours.trigger(&request(0)).await.unwrap();
+    let number = ours.config().parse_build_id(&id).unwrap();
+    let client = reqwest::Client::new();
+    let builds = format!(
+        "{}/v2/organizations/{ORG}/pipelines/{PIPELINE}/builds/{number}",
+        emulator.url
+    );
+    let size = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len() as f64
+        }
+    };
+    // The exact query the backend sends on every poll (asserted by its lifecycle tests).
+    let ours_bytes = size(format!("{builds}?exclude_jobs=true&exclude_pipeline=true")).await;
+    let full_bytes = size(builds).await;
+    ours.status(&id).await.unwrap();
+    figures.push(Figure {
+        name: "bytes_per_status_poll_500_jobs".into(),
+        value: ours_bytes,
+        unit: "bytes",
+        baseline: Some((
+            "bytes_per_get_without_exclude_jobs_500_jobs".into(),
+            full_bytes,
+        )),
+    });
+}
+
+/// What a memory child measured.
+struct MemoryUse {
+    /// Peak resident memory of the process.
+    peak_rss_kib: f64,
+    /// Peak live heap while polling.
+    peak_heap: f64,
+    /// Live heap after the workload, less live heap before it: what the client kept.
+    held_heap: f64,
+}
+
+/// Peak and held memory of fresh processes running one workload each.
+fn memory(figures: &mut Vec<Figure>) {
+    let builds = 10_000;
+    let emulator = EmulatorProcess::start(3);
+    let run = |mode: &str, builds: usize| -> MemoryUse {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--memory-child",
+                mode,
+                "--url",
+                &emulator.url,
+                "--builds",
+                &builds.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        MemoryUse {
+            peak_rss_kib: report["peak_rss_kib"].as_f64().unwrap(),
+            peak_heap: report["peak_heap"].as_f64().unwrap(),
+            held_heap: report["held_heap"].as_f64().unwrap(),
+        }
+    };
+    let idle = run("idle", builds);
+    let ours = run("ours", builds);
+    let ours_double = run("ours", builds * 2);
+    let baseline = run("baseline", builds);
+    figures.push(Figure {
+        name: format!("peak_rss_kib_above_idle_runner_tracking_{builds}_builds"),
+        value: ours.peak_rss_kib - idle.peak_rss_kib,
+        unit: "KiB",
+        baseline: Some((
+            format!("peak_rss_kib_above_idle_bare_reqwest_{builds}_builds"),
+            baseline.peak_rss_kib - idle.peak_rss_kib,
+        )),
+    });
+    figures.push(Figure {
+        name: format!("peak_heap_bytes_polling_{builds}_builds_c64"),
+        value: ours.peak_heap,
+        unit: "bytes",
+        baseline: Some((
+            format!("peak_heap_bytes_bare_reqwest_polling_{builds}_builds_c64"),
+            baseline.peak_heap,
+        )),
+    });
+    // What stays after the polls is the runner's own state: twice the builds, the same bytes.
+    figures.push(Figure {
+        name: format!("heap_bytes_held_by_runner_after_{}_builds", builds * 2),
+        value: ours_double.held_heap,
+        unit: "bytes",
+        baseline: Some((
+            format!("heap_bytes_held_by_runner_after_{builds}_builds"),
+            ours.held_heap,
+        )),
+    });
+    figures.push(Figure {
+        name: "peak_rss_kib_idle_process".into(),
+        value: idle.peak_rss_kib,
+        unit: "KiB",
+        baseline: None,
+    });
+}
+
+/// The memory child: trigger `builds` builds, poll each once at concurrency 64, then report.
+async fn memory_child(mode: &str, url: &str, builds: usize) {
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let peak = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let sampler = {
+        let (sampling, peak) = (Arc::clone(&sampling), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                peak.fetch_max(live_heap_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    let (before, after) = match mode {
+        "idle" => {
+            let _ = (runner(url), Baseline::new(url));
+            (live_heap_bytes(), live_heap_bytes())
+        }
+        "ours" => {
+            let ours = runner(url);
+            let first = Arc::new(ours.trigger(&request(0)).await.unwrap());
+            // Fill the connection pool first, so what is measured is what the builds add.
+            let (r, f) = (Arc::clone(&ours), Arc::clone(&first));
+            measure(512, 64, move |_| {
+                let (r, f) = (Arc::clone(&r), Arc::clone(&f));
+                async move {
+                    r.status(&f).await.unwrap();
+                }
+            })
+            .await;
+            let before = live_heap_bytes();
+            {
+                let mut ids: Vec<BuildId> = Vec::with_capacity(builds);
+                for chunk in (0..builds).collect::<Vec<_>>().chunks(64) {
+                    let tasks: Vec<_> = chunk
+                        .iter()
+                        .map(|i| {
+                            let r = Arc::clone(&ours);
+                            let i = *i;
+                            tokio::spawn(async move { r.trigger(&request(i)).await.unwrap() })
+                        })
+                        .collect();
+                    for task in tasks {
+                        ids.push(task.await.unwrap());
+                    }
+                }
+                let ids = Arc::new(ids);
+                let (r, i2) = (Arc::clone(&ours), Arc::clone(&ids));
+                measure(builds, 64, move |i| {
+                    let (r, ids) = (Arc::clone(&r), Arc::clone(&i2));
+                    async move {
+                        r.status(&ids[i]).await.unwrap();
+                    }
+                })
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (before, live_heap_bytes())
+        }
+        _ => {
+            let baseline = Baseline::new(url);
+            let first = baseline.trigger(&create_body(0)).await["number"]
+                .as_u64()
+                .unwrap();
+            baseline.status(first).await;
+            let before = live_heap_bytes();
+            {
+                let mut numbers = Vec::with_capacity(builds);
+                for chunk in (0..builds).collect::<Vec<_>>().chunks(64) {
+                    let tasks: Vec<_> = chunk
+                        .iter()
+                        .map(|i| {
+                            let b = baseline.clone();
+                            let i = *i;
+                            tokio::spawn(async move {
+                                b.trigger(&create_body(i)).await["number"].as_u64().unwrap()
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        numbers.push(task.await.unwrap());
+                    }
+                }
+                let numbers = Arc::new(numbers);
+                let b = baseline.clone();
+                measure(builds, 64, move |i| {
+                    let (b, n) = (b.clone(), Arc::clone(&numbers));
+                    async move {
+                        b.status(n[i]).await;
+                    }
+                })
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (before, live_heap_bytes())
+        }
+    };
+    sampling.store(false, Ordering::Relaxed);
+    sampler.join().unwrap();
+    println!(
+        "{}",
+        json!({
+            "peak_rss_kib": peak_rss_kib(),
+            "peak_heap": peak.load(Ordering::Relaxed),
+            "held_heap": after - before,
+        })
+    );
+}
+
+/// Requests one build lifecycle costs, counted by an in-process emulator's request log.
+async fn requests_per_lifecycle(figures: &mut Vec<Figure>) {
+    use buildkite_emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        Duration::ZERO,
+    ))
+    .await
+    .unwrap();
+    let ours = runner(&emulator.url());
+    let polls = 10;
+    let id = ours.trigger(&request(0)).await.unwrap();
+    for _ in 0..polls {
+        ours.status(&id).await.unwrap();
+    }
+    ours.cancel(&id).await.unwrap();
+    let plain = emulator.requests().len() as f64;
+    figures.push(Figure {
+        name: format!("requests_per_lifecycle_trigger_{polls}_polls_cancel"),
+        value: plain,
+        unit: "requests",
+        baseline: Some(("one_request_per_call".into(), (1 + polls + 1) as f64)),
+    });
+    emulator.clear_requests();
+    let keyed = TriggerRequest::builder()
+        .head(Change::new(["https://x/keyed"]))
+        .idempotency_key("k")
+        .build()
+        .unwrap();
+    let id = ours.trigger(&keyed).await.unwrap();
+    for _ in 0..polls {
+        ours.status(&id).await.unwrap();
+    }
+    ours.cancel(&id).await.unwrap();
+    ours.cancel(&id).await.unwrap(); // a second cancel of a finished build: 422, then a status check
+    figures.push(Figure {
+        name: format!("requests_per_lifecycle_keyed_trigger_{polls}_polls_two_cancels"),
+        value: emulator.requests().len() as f64,
+        unit: "requests",
+        baseline: Some(("one_request_per_call".into(), (1 + polls + 2) as f64)),
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Some(mode) = value_of("--memory-child") {
+        let url = value_of("--url").unwrap();
+        let builds = value_of("--builds").unwrap().parse().unwrap();
+        runtime.block_on(memory_child(&mode, &url, builds));
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let started = Instant::now();
+    let mut figures = Vec::new();
+    runtime.block_on(async {
+        throughput(quick, &mut figures).await;
+        bytes_per_poll(&mut figures).await;
+        requests_per_lifecycle(&mut figures).await;
+    });
+    memory(&mut figures);
+
+    println!(
+        "\n{:58} {:>14} {:>12} {:>8}",
+        "figure", "value", "baseline", "ratio"
+    );
+    for figure in &figures {
+        let baseline = figure
+            .baseline
+            .as_ref()
+            .map_or(String::from("-"), |(_, b)| format!("{b:.1}"));
+        let ratio = figure
+            .ratio()
+            .map_or(String::from("-"), |r| format!("{r:.3}"));
+        println!(
+            "{:58} {:>14.1} {:>12} {:>8}  {}",
+            figure.name, figure.value, baseline, ratio, figure.unit
+        );
+    }
+    println!(
+        "bench finished in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        if quick { "quick" } else { "full" }
+    );
+
+    if let Some(path) = value_of("--json") {
+        let list: Vec<Value> = figures
+            .iter()
+            .map(|f| {
+                json!({
+                    "name": f.name,
+                    "value": f.value,
+                    "unit": f.unit,
+                    "baseline": f.baseline.as_ref().map(|(name, value)| json!({"name": name, "value": value})),
+                    "ratio": f.ratio(),
+                })
+            })
+            .collect();
+        let document = json!({
+            "quick": quick,
+            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "figures": list,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+        println!("wrote {path}");
+    }
+}
