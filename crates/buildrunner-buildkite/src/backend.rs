@@ -78,8 +78,7 @@ impl BuildkiteRunner {
 
     /// The registry's factory: options from the queue table, token from its env var.
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
-        let (built, token_env) = BuildkiteConfig::from_queue(config)?;
-        let token = Token::from_env(&token_env).map_err(|e| config.error(NAME, e_message(e)))?;
+        let (built, token) = BuildkiteConfig::from_queue(config)?;
         BuildkiteRunner::new(config.queue.clone(), built, token)
     }
 
@@ -185,14 +184,6 @@ impl BuildkiteRunner {
         } else {
             Err(reply.error(op))
         }
-    }
-}
-
-/// `Error::Configuration`'s message without its prefix, for re-wrapping with the queue name.
-fn e_message(error: Error) -> String {
-    match error {
-        Error::Configuration { message } => message,
-        other => other.to_string(),
     }
 }
 

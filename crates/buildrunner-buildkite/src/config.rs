@@ -166,8 +166,8 @@ impl BuildkiteConfig {
         crate::id::parse_id(self, id)
     }
 
-    /// The configuration a queue's options describe, and the name of the token's env var.
-    pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, String)> {
+    /// The configuration a queue's options describe, and the token from the env var they name.
+    pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, Token)> {
         let options: Options = config.options(NAME)?;
         let wrap = |e: Error| match e {
             Error::Configuration { message } => config.error(NAME, message),
@@ -210,7 +210,8 @@ impl BuildkiteConfig {
         if options.token_env.is_empty() {
             return Err(config.error(NAME, "token_env must name an environment variable"));
         }
-        Ok((built, options.token_env))
+        let token = Token::from_env(&options.token_env).map_err(wrap)?;
+        Ok((built, token))
     }
 
     /// `{api}/v2/organizations/{org}/pipelines/{pipeline}/builds`

@@ -622,3 +622,42 @@ fn closed_output_pipes_are_no_reason_to_panic() {
     drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_live_status_line_is_drawn_only_on_a_terminal() {
+    let workspace = Workspace::new();
+    let args = [
+        "run",
+        "--queue",
+        "demo",
+        "--head",
+        "https://x/1?buildrunner-outcome=hang",
+        "--timeout",
+        "0.3",
+        "--interval",
+        "0.05",
+    ];
+    // Not a terminal: no line redrawing in what a CI log would keep.
+    let piped = workspace.run(&args);
+    piped.expect(5);
+    assert!(
+        !piped.stderr.contains('\r') && !piped.stderr.contains("\x1b["),
+        "{piped:?}"
+    );
+
+    // A terminal, through util-linux `script`, which gives the program a pseudo-terminal.
+    let command = format!("{BIN} {}", args.join(" ").replace('?', "\\?"));
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(workspace.path())
+        .env_remove("BUILDRUNNER_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` runs the program on a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{screen}");
+    assert!(
+        screen.contains("\r\x1b[2K") && screen.contains(" running ("),
+        "no live status line: {screen:?}"
+    );
+}

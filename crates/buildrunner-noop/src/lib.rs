@@ -113,7 +113,7 @@ impl NoopRunner {
     }
 }
 
-/// The outcomes a minted build can have (`trigger-error` mints nothing).
+/// The first field of every noop build id.
 const ID_PREFIX: &str = "noop";
 
 /// A parsed noop build id.
