@@ -11,8 +11,9 @@ const HELP: &str = "\
 cargo xtask <TASK> [ARGS]
 
 Tasks:
-  ci            everything CI runs, in order: fmt, clippy, tests, conformance, docs
-                (stops at the first failure)
+  ci            everything CI runs, in order: fmt, clippy, tests, the fault matrix,
+                conformance, docs (stops at the first failure)
+  faults        the Buildkite fault matrix, printed
   conformance [--backend NAME] [--live] [-- TRIAL ARGS]
                 every conformance check against every registered backend, as a matrix;
                 --live adds the live harnesses (they need credentials, see docs/conformance.md)
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         "fmt" => run_steps(&[Step::Fmt]),
         "clippy" => run_steps(&[Step::Clippy]),
         "test" => run_steps(&[Step::Test]),
+        "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
@@ -58,6 +60,7 @@ fn ci() -> Result<(), String> {
         Step::Fmt,
         Step::Clippy,
         Step::Test,
+        Step::FaultMatrix,
         Step::Conformance(ConformanceArgs::default()),
         Step::Doc,
     ])
@@ -120,6 +123,7 @@ enum Step {
     Fmt,
     Clippy,
     Test,
+    FaultMatrix,
     Conformance(ConformanceArgs),
     Doc,
     BuildEmulator,
@@ -132,6 +136,7 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::FaultMatrix => "fault matrix",
             Step::Conformance(_) => "conformance",
             Step::Doc => "doc",
             Step::BuildEmulator => "build emulator",
@@ -153,6 +158,16 @@ impl Step {
                 "warnings",
             ]),
             Step::Test => command.args(["test", "--workspace", "--locked"]),
+            Step::FaultMatrix => command.args([
+                "test",
+                "--locked",
+                "--package",
+                "buildrunner-buildkite",
+                "--test",
+                "fault_matrix",
+                "--",
+                "--nocapture",
+            ]),
             Step::Conformance(args) => {
                 // The suite lives in a test target; this only chooses what it runs.
                 command.args([
