@@ -227,10 +227,10 @@ impl BuildRunner for BuildkiteRunner {
         let (op, body, url) = (&op, &body[..], &self.core.builds_url);
         let number = self
             .core
-            .retrying(op, || async move {
+            .retrying(op, |deadline| async move {
                 match self
                     .core
-                    .send(op, Method::POST, url.clone(), Some(body))
+                    .send(op, Method::POST, url.clone(), Some(body), deadline)
                     .await
                 {
                     Ok(reply) if reply.status.is_success() => match reply.decode::<Build>(op) {

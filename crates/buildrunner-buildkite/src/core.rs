@@ -280,19 +280,21 @@ impl Core {
         })
     }
 
-    /// One request, its body read within the cap.
+    /// One request, its body read within the cap. It waits for the rate-limit budget no
+    /// later than `deadline` (the call's retry deadline), and is not sent if it would have to.
     pub async fn send(
         &self,
         op: &Operation,
         method: Method,
         url: Url,
         body: Option<&[u8]>,
+        deadline: Instant,
     ) -> std::result::Result<Reply, SendError> {
         // A closed semaphore cannot happen (it is never closed); go on without a slot if it did.
         let _slot = self.connections.acquire().await.ok();
         let _permit = self
             .budget
-            .acquire(self.config.max_retry_wait)
+            .acquire(deadline.saturating_duration_since(Instant::now()))
             .await
             .map_err(|wait| SendError::RateBudget { wait })?;
         let started = Instant::now();
@@ -342,8 +344,12 @@ impl Core {
     /// A request that is safe to repeat (GET, cancel): transient statuses and transport
     /// failures are retried; any other reply is returned for the caller to read.
     pub async fn idempotent(&self, op: &Operation, method: Method, url: Url) -> Result<Reply> {
-        self.retrying(op, || async {
-            match self.send(op, method.clone(), url.clone(), None).await {
+        let (method, url) = (&method, &url);
+        self.retrying(op, |deadline| async move {
+            match self
+                .send(op, method.clone(), url.clone(), None, deadline)
+                .await
+            {
                 Ok(reply) if reply.is_transient() => Verdict::Retry {
                     error: reply.error(op),
                     wait: reply.rate_limit_wait(),
@@ -362,10 +368,11 @@ impl Core {
     }
 
     /// Runs `attempt` until it is done, `max_retries` retries have failed, or the next wait
-    /// would end after `max_retry_wait` from the start.
+    /// would end after `max_retry_wait` from the start. Each attempt gets that deadline, for
+    /// the waits inside it.
     pub async fn retrying<T, F, Fut>(&self, op: &Operation, mut attempt: F) -> Result<T>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Instant) -> Fut,
         Fut: Future<Output = Verdict<T>>,
     {
         let started = Instant::now();
@@ -379,7 +386,7 @@ impl Core {
                 subject = %op.subject,
                 attempt = retries + 1
             );
-            let (error, wait) = match attempt().instrument(span).await {
+            let (error, wait) = match attempt(deadline).instrument(span).await {
                 Verdict::Done(result) => return result,
                 Verdict::Retry { error, wait } => (error, wait),
             };

@@ -83,3 +83,42 @@ async fn fifty_builds_through_five_runners_finish_without_a_429_or_an_error() {
     );
     eprintln!("{} requests, {limited} answered 429", log.len());
 }
+
+#[tokio::test]
+async fn a_budget_spent_for_longer_than_the_retry_budget_fails_fast_without_sending() {
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_rate_limit(RateLimit {
+        limit: 2,
+        window: Duration::from_secs(60),
+    }))
+    .await
+    .unwrap();
+    let mut config = BuildkiteConfig::new("acme", "app")
+        .unwrap()
+        .with_api_url(&emulator.url())
+        .unwrap();
+    config.max_retry_wait = Duration::from_secs(1);
+    let runner = BuildkiteRunner::new("q", config, Token::new(TOKEN).unwrap()).unwrap();
+    let id = runner
+        .trigger(&TriggerRequest::new(vec![Change::new(["https://x/1"])]).unwrap())
+        .await
+        .unwrap();
+    runner.status(&id).await.unwrap();
+    let started = std::time::Instant::now();
+    let error = runner.status(&id).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "it did not wait: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(error, buildrunner_api::Error::RateLimited { .. }),
+        "{error:?}"
+    );
+    let wait = error.retry_after().unwrap();
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    assert_eq!(
+        emulator.requests().len(),
+        2,
+        "the third request was never sent"
+    );
+}
