@@ -167,6 +167,35 @@ impl Baseline {
     }
 }
 
+/// One side of the comparison, over the same builds.
+#[derive(Clone)]
+enum Side {
+    Ours(Arc<BuildkiteRunner>, Arc<Vec<BuildId>>),
+    Baseline(Baseline, Arc<Vec<u64>>),
+}
+
+impl Side {
+    /// Call `i` of a run of `verb`; builds are taken round-robin.
+    async fn call(&self, verb: &str, i: usize) {
+        match (self, verb) {
+            (Side::Ours(runner, ids), "status") => {
+                drop(runner.status(&ids[i % ids.len()]).await.unwrap())
+            }
+            (Side::Ours(runner, ids), "cancel") => {
+                runner.cancel(&ids[i % ids.len()]).await.unwrap()
+            }
+            (Side::Ours(runner, _), _) => drop(runner.trigger(&request(i)).await.unwrap()),
+            (Side::Baseline(client, numbers), "status") => {
+                drop(client.status(numbers[i % numbers.len()]).await)
+            }
+            (Side::Baseline(client, numbers), "cancel") => {
+                drop(client.cancel(numbers[i % numbers.len()]).await)
+            }
+            (Side::Baseline(client, _), _) => drop(client.trigger(&create_body(i)).await),
+        }
+    }
+}
+
 fn create_body(i: usize) -> Value {
     json!({
         "commit": "HEAD",
@@ -240,28 +269,16 @@ async fn throughput(quick: bool, figures: &mut Vec<Figure>) {
     };
 
     // Warm both clients' connection pools.
-    measure(512, 64, {
-        let b = baseline.clone();
-        let n = Arc::clone(&numbers);
-        move |i| {
-            let (b, n) = (b.clone(), Arc::clone(&n));
-            async move {
-                b.status(n[i % n.len()]).await;
-            }
-        }
-    })
-    .await;
-    measure(512, 64, {
-        let r = Arc::clone(&ours);
-        let ids = Arc::clone(&ids);
-        move |i| {
-            let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
-            async move {
-                r.status(&ids[i % ids.len()]).await.unwrap();
-            }
-        }
-    })
-    .await;
+    let ours_side = Side::Ours(Arc::clone(&ours), Arc::clone(&ids));
+    let baseline_side = Side::Baseline(baseline.clone(), Arc::clone(&numbers));
+    for client in [&baseline_side, &ours_side] {
+        let client = client.clone();
+        measure(512, 64, move |i| {
+            let client = client.clone();
+            async move { client.call("status", i).await }
+        })
+        .await;
+    }
 
     for verb in ["status", "trigger", "cancel"] {
         for concurrency in CONCURRENCY {
@@ -274,68 +291,16 @@ async fn throughput(quick: bool, figures: &mut Vec<Figure>) {
                 } else {
                     ["ours", "baseline"]
                 } {
-                    let sample = match (verb, side) {
-                        ("status", "baseline") => {
-                            let (b, n) = (baseline.clone(), Arc::clone(&numbers));
-                            measure(ops, concurrency, move |i| {
-                                let (b, n) = (b.clone(), Arc::clone(&n));
-                                async move {
-                                    b.status(n[i % n.len()]).await;
-                                }
-                            })
-                            .await
-                        }
-                        ("status", _) => {
-                            let (r, ids) = (Arc::clone(&ours), Arc::clone(&ids));
-                            measure(ops, concurrency, move |i| {
-                                let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
-                                async move {
-                                    r.status(&ids[i % ids.len()]).await.unwrap();
-                                }
-                            })
-                            .await
-                        }
-                        ("cancel", "baseline") => {
-                            let (b, n) = (baseline.clone(), Arc::clone(&numbers));
-                            measure(ops, concurrency, move |i| {
-                                let (b, n) = (b.clone(), Arc::clone(&n));
-                                async move {
-                                    b.cancel(n[i % n.len()]).await;
-                                }
-                            })
-                            .await
-                        }
-                        ("cancel", _) => {
-                            let (r, ids) = (Arc::clone(&ours), Arc::clone(&ids));
-                            measure(ops, concurrency, move |i| {
-                                let (r, ids) = (Arc::clone(&r), Arc::clone(&ids));
-                                async move {
-                                    r.cancel(&ids[i % ids.len()]).await.unwrap();
-                                }
-                            })
-                            .await
-                        }
-                        ("trigger", "baseline") => {
-                            let b = baseline.clone();
-                            measure(ops, concurrency, move |i| {
-                                let b = b.clone();
-                                async move {
-                                    b.trigger(&create_body(i)).await;
-                                }
-                            })
-                            .await
-                        }
-                        _ => {
-                            let r = Arc::clone(&ours);
-                            measure(ops, concurrency, move |i| {
-                                let r = Arc::clone(&r);
-                                async move {
-                                    r.trigger(&request(i)).await.unwrap();
-                                }
-                            })
-                            .await
-                        }
+                    let client = if side == "ours" {
+                        ours_side.clone()
+                    } else {
+                        baseline_side.clone()
                     };
+                    let sample = measure(ops, concurrency, move |i| {
+                        let client = client.clone();
+                        async move { client.call(verb, i).await }
+                    })
+                    .await;
                     if side == "ours" {
                         samples_ours.push(sample)
                     } else {
