@@ -35,8 +35,9 @@ use crate::output::Printer;
 #[derive(Debug, Parser)]
 #[command(name = "buildrunner", version, propagate_version = true)]
 struct Cli {
-    /// Configuration file [default: ./buildrunner.toml, else the built-in demo configuration]
-    #[arg(long, global = true, value_name = "PATH", env = "BUILDRUNNER_CONFIG")]
+    /// Configuration file [default: $BUILDRUNNER_CONFIG, else ./buildrunner.toml, else the
+    /// built-in demo configuration]
+    #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 
     /// Output format: text for people, json (one object on stdout) for scripts
@@ -188,7 +189,13 @@ fn init_tracing(verbose: u8) {
 }
 
 async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
-    let config = || Config::load(cli.config.as_deref());
+    // An empty $BUILDRUNNER_CONFIG counts as unset, as for most tools.
+    let config_path = cli.config.clone().or_else(|| {
+        std::env::var_os("BUILDRUNNER_CONFIG")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    });
+    let config = || Config::load(config_path.as_deref());
     match cli.command {
         Command::Backends => {
             let backends = registry::backends()?;

@@ -661,3 +661,32 @@ fn a_live_status_line_is_drawn_only_on_a_terminal() {
         "no live status line: {screen:?}"
     );
 }
+
+#[test]
+fn an_empty_config_variable_counts_as_unset() {
+    let workspace = Workspace::new();
+    let run = Run::from(
+        workspace
+            .command(&["backends"])
+            .env("BUILDRUNNER_CONFIG", "")
+            .output()
+            .unwrap(),
+    );
+    run.expect(0);
+    let run = Run::from(
+        workspace
+            .command(&[
+                "run",
+                "--queue",
+                "demo",
+                "--head",
+                "https://x/1",
+                "--interval",
+                "0.05",
+            ])
+            .env("BUILDRUNNER_CONFIG", "")
+            .output()
+            .unwrap(),
+    );
+    run.expect(0);
+}
