@@ -158,11 +158,12 @@ impl Step {
                 "warnings",
             ]),
             Step::Test => command.args(["test", "--workspace", "--locked"]),
+            // `--workspace` like the test step, so cargo reuses its build (same features)
+            // instead of compiling the backend again for one package.
             Step::FaultMatrix => command.args([
                 "test",
+                "--workspace",
                 "--locked",
-                "--package",
-                "buildrunner-buildkite",
                 "--test",
                 "fault_matrix",
                 "--",
@@ -172,9 +173,8 @@ impl Step {
                 // The suite lives in a test target; this only chooses what it runs.
                 command.args([
                     "test",
+                    "--workspace",
                     "--locked",
-                    "--package",
-                    "buildrunner-conformance",
                     "--test",
                     "conformance",
                     "--",
