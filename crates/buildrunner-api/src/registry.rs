@@ -187,8 +187,23 @@ impl Registry {
     }
 }
 
-/// The registered name a mistyped `name` most likely meant, if any is close enough.
-fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate a mistyped `name` most likely meant, if any is close enough: the nearest by
+/// optimal-string-alignment distance, ignoring case, within a third of its length (at least
+/// one edit, and never every character).
+///
+/// Unknown backend names are suggested with it; applications can use the same rule for their
+/// own names (the CLI does for queue names).
+///
+/// ```
+/// use buildrunner_api::registry::closest_name;
+///
+/// assert_eq!(closest_name("buildkit", ["buildkite", "noop"]), Some("buildkite"));
+/// assert_eq!(closest_name("jenkins", ["buildkite", "noop"]), None);
+/// ```
+pub fn closest_name<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let wanted = name.to_lowercase();
     candidates
         .into_iter()
@@ -198,7 +213,9 @@ fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -
                 candidate,
             )
         })
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(2))
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.len() / 3).max(1) && *distance < candidate.len()
+        })
         .min()
         .map(|(_, candidate)| candidate)
 }
@@ -277,5 +294,15 @@ mod tests {
         assert_eq!(closest_name("github-actions", names), Some("githubactions"));
         assert_eq!(closest_name("jenkins", names), None);
         assert_eq!(closest_name("x", []), None);
+        assert_eq!(
+            closest_name("b", ["a"]),
+            None,
+            "one letter is no typo of another"
+        );
+        assert_eq!(
+            closest_name("dmeo", ["demo"]),
+            Some("demo"),
+            "a transposition is one edit"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use buildrunner_api::QueueConfig;
+use buildrunner_api::{QueueConfig, registry};
 
 use crate::exit::{CliError, Exit};
 
@@ -111,14 +111,8 @@ impl Config {
     pub fn queue(&self, name: &str) -> Result<(&str, QueueConfig), CliError> {
         let queue = self.queues.get(name).ok_or_else(|| {
             let defined: Vec<_> = self.queues.keys().map(String::as_str).collect();
-            let closest = defined
-                .iter()
-                .map(|queue| (strsim::osa_distance(name, queue), *queue))
-                .filter(|(distance, queue)| {
-                    *distance <= (queue.len() / 3).max(1) && *distance < queue.len()
-                })
-                .min()
-                .map(|(_, queue)| format!(" (did you mean `{queue}`?)"))
+            let closest = registry::closest_name(name, defined.iter().copied())
+                .map(|queue| format!(" (did you mean `{queue}`?)"))
                 .unwrap_or_default();
             let defined = if defined.is_empty() {
                 "none".to_owned()
