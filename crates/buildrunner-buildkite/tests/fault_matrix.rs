@@ -7,6 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::{config_for, request};
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -149,10 +153,7 @@ async fn check_cell(verb: Verb, fault: Fault, mode: Mode, expected: Expect) -> R
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN))
         .await
         .map_err(|e| e.to_string())?;
-    let mut config = BuildkiteConfig::new("acme", "app")
-        .unwrap()
-        .with_api_url(&emulator.url())
-        .unwrap();
+    let mut config = config_for(&emulator);
     config.request_timeout = REQUEST_TIMEOUT;
     config.max_retries = 3;
     config.initial_backoff = Duration::from_millis(10);
@@ -162,12 +163,7 @@ async fn check_cell(verb: Verb, fault: Fault, mode: Mode, expected: Expect) -> R
 
     // A build to poll and cancel, made before any fault.
     let existing = runner
-        .trigger(
-            &TriggerRequest::new(vec![Change::new([
-                "https://x/seed?buildrunner-outcome=hang",
-            ])])
-            .unwrap(),
-        )
+        .trigger(&request("https://x/seed?buildrunner-outcome=hang"))
         .await
         .map_err(|e| format!("seeding failed: {e}"))?;
     let seeded = emulator.build_count();

@@ -3,11 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::{config_for, request};
+
 use std::time::Duration;
 
 use buildkite_emulator::{Emulator, EmulatorConfig, Fault, FaultTarget};
 use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, Error, TriggerRequest};
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_buildkite::{BuildkiteRunner, Token};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -15,20 +19,13 @@ async fn setup() -> (Emulator, BuildkiteRunner) {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_jobs_per_build(50))
         .await
         .unwrap();
-    let mut config = BuildkiteConfig::new("acme", "app")
-        .unwrap()
-        .with_api_url(&emulator.url())
-        .unwrap();
+    let mut config = config_for(&emulator);
     config.request_timeout = Duration::from_millis(500);
     config.initial_backoff = Duration::from_millis(10);
     config.max_retries = 3;
     config.max_retry_wait = Duration::from_secs(3);
     let runner = BuildkiteRunner::new("main", config, Token::new(TOKEN).unwrap()).unwrap();
     (emulator, runner)
-}
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
 }
 
 /// Every distinct status seen until a terminal one.

@@ -3,13 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::{config_for, request};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use buildkite_emulator::{Emulator, EmulatorConfig};
-use buildrunner_api::{BuildRunner, Change, TriggerRequest};
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_api::BuildRunner;
+use buildrunner_buildkite::{BuildkiteRunner, Token};
 
 const TOKEN: &str = "load-token";
 const CALLS: usize = 10_000;
@@ -41,17 +45,13 @@ fn resident_bytes() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_concurrent_status_calls_through_one_runner() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
-    let mut config = BuildkiteConfig::new("acme", "app")
-        .unwrap()
-        .with_api_url(&emulator.url())
-        .unwrap();
+    let mut config = config_for(&emulator);
     config.max_connections = MAX_CONNECTIONS;
     let runner =
         Arc::new(BuildkiteRunner::new("load", config, Token::new(TOKEN).unwrap()).unwrap());
     let mut ids = Vec::new();
     for i in 0..100 {
-        let request =
-            TriggerRequest::new(vec![Change::new([format!("https://x/pull/{i}")])]).unwrap();
+        let request = request(format!("https://x/pull/{i}"));
         ids.push(runner.trigger(&request).await.unwrap());
     }
     let ids = Arc::new(ids);

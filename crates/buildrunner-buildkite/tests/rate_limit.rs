@@ -4,12 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::{config_for, request};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use buildkite_emulator::{Emulator, EmulatorConfig, RateLimit};
-use buildrunner_api::{BuildRunner, BuildStatus, Change, TriggerRequest};
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_api::{BuildRunner, BuildStatus};
+use buildrunner_buildkite::{BuildkiteRunner, Token};
 
 const TOKEN: &str = "rate-limit-token";
 
@@ -32,10 +36,7 @@ async fn fifty_builds_through_five_runners_finish_without_a_429_or_an_error() {
     .unwrap();
     let runners: Vec<Arc<BuildkiteRunner>> = (0..5)
         .map(|queue| {
-            let config = BuildkiteConfig::new("acme", "app")
-                .unwrap()
-                .with_api_url(&emulator.url())
-                .unwrap();
+            let config = config_for(&emulator);
             Arc::new(
                 BuildkiteRunner::new(format!("queue-{queue}"), config, Token::new(TOKEN).unwrap())
                     .unwrap(),
@@ -47,9 +48,7 @@ async fn fifty_builds_through_five_runners_finish_without_a_429_or_an_error() {
         .map(|build| {
             let runner = Arc::clone(&runners[build % runners.len()]);
             tokio::spawn(async move {
-                let request =
-                    TriggerRequest::new(vec![Change::new([format!("https://x/pull/{build}")])])
-                        .unwrap();
+                let request = request(format!("https://x/pull/{build}"));
                 let id = runner.trigger(&request).await?;
                 loop {
                     let report = runner.status(&id).await?;
@@ -92,16 +91,10 @@ async fn a_budget_spent_for_longer_than_the_retry_budget_fails_fast_without_send
     }))
     .await
     .unwrap();
-    let mut config = BuildkiteConfig::new("acme", "app")
-        .unwrap()
-        .with_api_url(&emulator.url())
-        .unwrap();
+    let mut config = config_for(&emulator);
     config.max_retry_wait = Duration::from_secs(1);
     let runner = BuildkiteRunner::new("q", config, Token::new(TOKEN).unwrap()).unwrap();
-    let id = runner
-        .trigger(&TriggerRequest::new(vec![Change::new(["https://x/1"])]).unwrap())
-        .await
-        .unwrap();
+    let id = runner.trigger(&request("https://x/1")).await.unwrap();
     runner.status(&id).await.unwrap();
     let started = std::time::Instant::now();
     let error = runner.status(&id).await.unwrap_err();
