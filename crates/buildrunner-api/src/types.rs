@@ -125,6 +125,41 @@ impl TriggerRequest {
             .iter()
             .flat_map(|c| c.uris.iter().map(String::as_str))
     }
+
+    /// `SQ_BASE_URIS` of the build contract every backend hands its pipeline: a JSON array
+    /// of every base URI in order, `[]` (never `null`) when there is none.
+    ///
+    /// ```
+    /// use buildrunner_api::{Change, TriggerRequest};
+    ///
+    /// let request = TriggerRequest::builder()
+    ///     .head(Change::new(["https://x/pull/2"]))
+    ///     .metadata("pr", "2")
+    ///     .build()?;
+    /// assert_eq!(request.base_uris_json(), "[]");
+    /// assert_eq!(request.head_uris_json(), r#"["https://x/pull/2"]"#);
+    /// assert_eq!(request.metadata_json().as_deref(), Some(r#"{"pr":"2"}"#));
+    /// # Ok::<(), buildrunner_api::Error>(())
+    /// ```
+    pub fn base_uris_json(&self) -> String {
+        json_text(&self.base_uris().collect::<Vec<_>>())
+    }
+
+    /// `SQ_HEAD_URIS`: a JSON array of every head URI in order.
+    pub fn head_uris_json(&self) -> String {
+        json_text(&self.head_uris().collect::<Vec<_>>())
+    }
+
+    /// `SQ_METADATA`: the caller metadata as a JSON object, `None` when there is none (the
+    /// variable is then omitted).
+    pub fn metadata_json(&self) -> Option<String> {
+        (!self.metadata.is_empty()).then(|| json_text(&self.metadata))
+    }
+}
+
+/// Serializes string lists and string maps, which cannot fail.
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// Collects the parts of a [`TriggerRequest`]; [`build`](TriggerRequestBuilder::build) checks them.

@@ -118,7 +118,7 @@ fn runner(url: &str) -> Arc<BuildkiteRunner> {
         .unwrap()
         .with_api_url(url)
         .unwrap();
-    config.max_connections = 64;
+    config.http.max_connections = 64;
     Arc::new(BuildkiteRunner::new("bench", config, Token::new(TOKEN).unwrap()).unwrap())
 }
 

@@ -1,10 +1,9 @@
 //! The queue options of the Buildkite backend and the runner configuration they make.
 
-use std::fmt;
-use std::net::IpAddr;
-use std::time::Duration;
-
 use buildrunner_api::{Error, QueueConfig, Result};
+use buildrunner_http::{
+    HttpOptionKeys, HttpOptions, Token, UnknownKeys, join_path, non_empty, parse_api_url,
+};
 use serde::Deserialize;
 use url::Url;
 
@@ -14,17 +13,11 @@ use crate::NAME;
 pub const DEFAULT_TOKEN_ENV: &str = "BUILDKITE_API_TOKEN";
 /// The Buildkite REST API.
 pub const DEFAULT_API_URL: &str = "https://api.buildkite.com";
-/// The largest response body read by default: a build without jobs is a few KiB, so this
-/// leaves room for a build with many jobs while bounding memory per call.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// The most requests one runner has in flight by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
 
 /// The options of a `[queues.<name>]` table with `backend = "buildkite"`.
 ///
 /// Every key but `organization` and `pipeline` has a default; an unknown key is an error.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Options {
     organization: String,
     pipeline: String,
@@ -38,18 +31,10 @@ struct Options {
     commit: Option<String>,
     #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
-    request_timeout_secs: Option<f64>,
-    #[serde(default)]
-    max_retries: Option<u32>,
-    #[serde(default)]
-    max_retry_wait_secs: Option<f64>,
-    #[serde(default)]
-    initial_backoff_ms: Option<u64>,
-    #[serde(default)]
-    max_response_bytes: Option<usize>,
-    #[serde(default)]
-    max_connections: Option<usize>,
+    #[serde(flatten)]
+    http: HttpOptionKeys,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
 }
 
 fn default_token_env() -> String {
@@ -70,7 +55,7 @@ fn default_api_url() -> String {
 ///
 /// let mut config = BuildkiteConfig::new("acme", "monorepo")?;
 /// config.branch = "merge-queue".into();
-/// config.request_timeout = Duration::from_secs(10);
+/// config.http.request_timeout = Duration::from_secs(10);
 /// assert_eq!(config.api_url.as_str(), "https://api.buildkite.com/");
 /// # Ok::<(), buildrunner_api::Error>(())
 /// ```
@@ -89,19 +74,8 @@ pub struct BuildkiteConfig {
     pub commit: String,
     /// The build message; `None` makes one from the queue name and the first head URI.
     pub message: Option<String>,
-    /// How long one HTTP request may take, connection included.
-    pub request_timeout: Duration,
-    /// How many times a failed request is retried at most.
-    pub max_retries: u32,
-    /// The total time a call may spend on retries (waits and attempts after the first); no
-    /// retry starts after it and no wait extends past it.
-    pub max_retry_wait: Duration,
-    /// The first backoff delay; each retry doubles it, with jitter, up to 10 seconds.
-    pub initial_backoff: Duration,
-    /// The largest response body read; a larger one is a protocol error.
-    pub max_response_bytes: usize,
-    /// The most requests this runner has in flight at once, and so its most open connections.
-    pub max_connections: usize,
+    /// Timeouts, retries, caps: what every HTTP backend shares.
+    pub http: HttpOptions,
 }
 
 impl BuildkiteConfig {
@@ -122,12 +96,7 @@ impl BuildkiteConfig {
             branch: "main".to_owned(),
             commit: "HEAD".to_owned(),
             message: None,
-            request_timeout: Duration::from_secs(30),
-            max_retries: 5,
-            max_retry_wait: Duration::from_secs(60),
-            initial_backoff: Duration::from_millis(500),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            http: HttpOptions::default(),
         })
     }
 
@@ -169,82 +138,41 @@ impl BuildkiteConfig {
     /// The configuration a queue's options describe, and the token from the env var they name.
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, Token)> {
         let options: Options = config.options(NAME)?;
+        let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| match e {
-            Error::Configuration { message } => config.error(NAME, message),
+            Error::Configuration { message } => fail(message),
             other => other,
         };
+        options.unknown.check().map_err(fail)?;
         let mut built = BuildkiteConfig::new(options.organization, options.pipeline)
             .and_then(|c| c.with_api_url(&options.api_url))
             .map_err(wrap)?;
         if let Some(branch) = options.branch {
-            built.branch = non_empty("branch", branch).map_err(wrap)?;
+            built.branch = non_empty("branch", branch).map_err(fail)?;
         }
         if let Some(commit) = options.commit {
-            built.commit = non_empty("commit", commit).map_err(wrap)?;
+            built.commit = non_empty("commit", commit).map_err(fail)?;
         }
         built.message = options.message;
-        if let Some(secs) = options.request_timeout_secs {
-            built.request_timeout = seconds("request_timeout_secs", secs, false).map_err(wrap)?;
-        }
-        if let Some(retries) = options.max_retries {
-            built.max_retries = retries;
-        }
-        if let Some(secs) = options.max_retry_wait_secs {
-            built.max_retry_wait = seconds("max_retry_wait_secs", secs, true).map_err(wrap)?;
-        }
-        if let Some(ms) = options.initial_backoff_ms {
-            built.initial_backoff = Duration::from_millis(ms);
-        }
-        if let Some(bytes) = options.max_response_bytes {
-            if bytes < 1024 {
-                return Err(config.error(NAME, "max_response_bytes must be at least 1024"));
-            }
-            built.max_response_bytes = bytes;
-        }
-        if let Some(connections) = options.max_connections {
-            if !(1..=1024).contains(&connections) {
-                return Err(config.error(NAME, "max_connections must be between 1 and 1024"));
-            }
-            built.max_connections = connections;
-        }
-        if options.token_env.is_empty() {
-            return Err(config.error(NAME, "token_env must name an environment variable"));
-        }
-        let token = Token::from_env(&options.token_env).map_err(wrap)?;
+        built.http = options.http.resolve().map_err(fail)?;
+        let token = Token::from_env(&options.token_env, "the Buildkite API token").map_err(wrap)?;
         Ok((built, token))
     }
 
     /// `{api}/v2/organizations/{org}/pipelines/{pipeline}/builds`
     pub(crate) fn builds_url(&self) -> Url {
-        let mut url = self.api_url.clone();
-        let base = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!(
-            "{base}/v2/organizations/{}/pipelines/{}/builds",
-            self.organization, self.pipeline
-        ));
-        url
+        join_path(
+            &self.api_url,
+            &[
+                "v2",
+                "organizations",
+                &self.organization,
+                "pipelines",
+                &self.pipeline,
+                "builds",
+            ],
+        )
     }
-}
-
-fn non_empty(key: &str, value: String) -> Result<String> {
-    if value.trim().is_empty() {
-        Err(Error::Configuration {
-            message: format!("{key} must not be empty"),
-        })
-    } else {
-        Ok(value)
-    }
-}
-
-fn seconds(key: &str, secs: f64, zero_allowed: bool) -> Result<Duration> {
-    let valid =
-        secs.is_finite() && secs <= 86_400.0 && (secs > 0.0 || (zero_allowed && secs == 0.0));
-    if !valid {
-        return Err(Error::Configuration {
-            message: format!("{key} must be a number of seconds between 0 and 86400, got {secs}"),
-        });
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Buildkite slugs are lowercase letters, digits and dashes; this also accepts `_` and `.`,
@@ -268,134 +196,9 @@ fn check_slug(what: &str, slug: &str) -> Result<()> {
     }
 }
 
-fn parse_api_url(text: &str) -> Result<Url> {
-    let bad = |why: &str| Error::Configuration {
-        message: format!("api_url {text:?} {why}"),
-    };
-    let url = Url::parse(text).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must not have a query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials; use token_env"));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(bad(
-            "uses plain http, which is only allowed for loopback hosts (the token would travel in clear)",
-        )),
-        _ => Err(bad("must be an https:// URL")),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
-/// A Buildkite API token. `Debug` and `Display` print it redacted, so it cannot reach a log,
-/// an error message or a panic by accident.
-#[derive(Clone)]
-pub struct Token(String);
-
-impl Token {
-    /// Wraps a token.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Configuration`] for an empty or blank token, or one that cannot be sent in
-    /// an HTTP header.
-    pub fn new(token: impl Into<String>) -> Result<Self> {
-        let token = token.into();
-        if token.trim().is_empty() {
-            return Err(Error::Configuration {
-                message: "the Buildkite API token is empty".to_owned(),
-            });
-        }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::Configuration {
-                message: "the Buildkite API token has characters a token cannot have".to_owned(),
-            });
-        }
-        Ok(Token(token))
-    }
-
-    /// Reads the token from an environment variable.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Configuration`] naming the variable (never its value) when it is unset,
-    /// empty or not a valid token.
-    pub fn from_env(var: &str) -> Result<Self> {
-        let value = std::env::var(var).map_err(|_| Error::Configuration {
-            message: format!("environment variable {var} (the Buildkite API token) is not set"),
-        })?;
-        Token::new(value).map_err(|_| Error::Configuration {
-            message: format!(
-                "environment variable {var} (the Buildkite API token) is empty or invalid"
-            ),
-        })
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A stable hash of the token (FNV-1a), to tell tokens apart without keeping them.
-    pub(crate) fn fingerprint(&self) -> u64 {
-        self.0.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_urls_must_be_https_or_loopback_http() {
-        for ok in [
-            "https://api.buildkite.com",
-            "https://proxy.example.com/buildkite/",
-            "http://127.0.0.1:8080",
-            "http://127.1.2.3",
-            "http://localhost:3000",
-            "http://[::1]:9000",
-        ] {
-            assert!(parse_api_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://api.buildkite.com",
-            "http://10.0.0.1",
-            "ftp://127.0.0.1",
-            "not a url",
-            "https://api.buildkite.com?x=1",
-            "https://user:pw@api.buildkite.com",
-        ] {
-            assert!(
-                matches!(parse_api_url(bad), Err(Error::Configuration { .. })),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn builds_url_keeps_a_base_path() {
@@ -416,13 +219,5 @@ mod tests {
             assert!(BuildkiteConfig::new("o", bad).is_err(), "{bad:?}");
         }
         assert!(BuildkiteConfig::new("acme-inc", "mono_repo.v2").is_ok());
-    }
-
-    #[test]
-    fn tokens_never_print() {
-        let token = Token::new("bkua_secret123").unwrap();
-        assert!(!format!("{token:?} {token}").contains("secret"));
-        assert!(Token::new("  ").is_err());
-        assert!(Token::new("a\nb").is_err());
     }
 }

@@ -65,10 +65,10 @@ impl Harness for EmulatorHarness {
         let mut config = BuildkiteConfig::new(ORG, PIPELINE)
             .and_then(|c| c.with_api_url(&emulator.url()))
             .map_err(|e| e.to_string())?;
-        config.request_timeout = Duration::from_secs(5);
-        config.max_retries = 2;
-        config.initial_backoff = Duration::from_millis(10);
-        config.max_retry_wait = Duration::from_secs(2);
+        config.http.request_timeout = Duration::from_secs(5);
+        config.http.max_retries = 2;
+        config.http.initial_backoff = Duration::from_millis(10);
+        config.http.max_retry_wait = Duration::from_secs(2);
         let token = Token::new(EMULATOR_TOKEN).map_err(|e| e.to_string())?;
         Ok(Box::new(BuildkiteEnvironment::new(
             Some(emulator),

@@ -14,9 +14,9 @@
 //! - **cancel**: `PUT .../builds/{number}/cancel`; a 422 is a no-op only for a build that
 //!   is terminal.
 //!
-//! Transient failures (5xx, 408, 429, transport) are retried with jittered exponential
-//! backoff, honouring Buildkite's `RateLimit-Reset` headers, within `max_retries` and
-//! `max_retry_wait`. The token is read from an environment variable, kept in a [`Token`]
+//! Transient failures (5xx, 408, 429, transport) are retried by the shared
+//! [`buildrunner_http`] machinery with jittered exponential backoff, honouring Buildkite's
+//! `RateLimit-Reset` headers, within `max_retries` and `max_retry_wait`. The token is read from an environment variable, kept in a [`Token`]
 //! that never prints, and never sent anywhere but the configured API (redirects are not
 //! followed).
 //!
@@ -38,6 +38,7 @@ mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
 mod core;
+mod error;
 mod id;
 mod model;
 mod rate;
@@ -45,10 +46,8 @@ mod rate;
 use buildrunner_api::registry::BackendRegistration;
 
 pub use backend::{BuildkiteRunner, CAPABILITIES};
-pub use config::{
-    BuildkiteConfig, DEFAULT_API_URL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TOKEN_ENV, Token,
-};
+pub use buildrunner_http::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Token};
+pub use config::{BuildkiteConfig, DEFAULT_API_URL, DEFAULT_TOKEN_ENV};
 pub use model::{
     ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY,
     decode_build_response, decode_caller_metadata, map_state,

@@ -176,44 +176,6 @@ pub fn map_state(state: &str, blocked: bool) -> BuildStatus {
     }
 }
 
-/// Buildkite's error body: `{"message": "..."}`, sometimes with more fields.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorBody {
-    #[serde(default)]
-    pub message: Option<String>,
-    /// On a 429: `rest` (organization limit) or `rest_user` (per-user limit).
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// On a 429: seconds until the limit resets.
-    #[serde(default)]
-    pub reset: Option<f64>,
-}
-
-impl ErrorBody {
-    /// Decodes an error body; anything that is not such a JSON object (an HTML error page,
-    /// nothing at all) gives an empty one.
-    pub fn parse(body: &[u8]) -> ErrorBody {
-        serde_json::from_slice(body).unwrap_or_default()
-    }
-
-    /// Buildkite's message, shortened and stripped of control characters, for error text.
-    pub fn message_for_humans(&self) -> Option<String> {
-        let message = self.message.as_deref()?.trim();
-        if message.is_empty() {
-            return None;
-        }
-        let mut cleaned: String = message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(300)
-            .collect();
-        if message.chars().count() > 300 {
-            cleaned.push('…');
-        }
-        Some(cleaned)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

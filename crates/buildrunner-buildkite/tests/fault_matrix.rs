@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use buildkite_emulator::{Emulator, EmulatorConfig, Fault, FaultTarget};
 use buildrunner_api::{BuildRunner, Change, TriggerRequest};
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_buildkite::{BuildkiteRunner, Token};
 
 const TOKEN: &str = "fault-matrix-token";
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
@@ -154,11 +154,11 @@ async fn check_cell(verb: Verb, fault: Fault, mode: Mode, expected: Expect) -> R
         .await
         .map_err(|e| e.to_string())?;
     let mut config = config_for(&emulator);
-    config.request_timeout = REQUEST_TIMEOUT;
-    config.max_retries = 3;
-    config.initial_backoff = Duration::from_millis(10);
-    config.max_retry_wait = RETRY_BUDGET;
-    config.max_response_bytes = CAP;
+    config.http.request_timeout = REQUEST_TIMEOUT;
+    config.http.max_retries = 3;
+    config.http.initial_backoff = Duration::from_millis(10);
+    config.http.max_retry_wait = RETRY_BUDGET;
+    config.http.max_response_bytes = CAP;
     let runner = BuildkiteRunner::new("faults", config, Token::new(TOKEN).unwrap()).unwrap();
 
     // A build to poll and cancel, made before any fault.

@@ -21,10 +21,10 @@ fn config(server: &MockServer) -> BuildkiteConfig {
         .unwrap()
         .with_api_url(&server.base_url())
         .unwrap();
-    config.request_timeout = Duration::from_secs(5);
-    config.max_retries = 3;
-    config.max_retry_wait = Duration::from_secs(5);
-    config.initial_backoff = Duration::from_millis(20);
+    config.http.request_timeout = Duration::from_secs(5);
+    config.http.max_retries = 3;
+    config.http.max_retry_wait = Duration::from_secs(5);
+    config.http.initial_backoff = Duration::from_millis(20);
     config
 }
 
@@ -377,7 +377,7 @@ async fn a_body_over_the_cap_is_a_protocol_error() {
         })
         .await;
     let mut config = config(&server);
-    config.max_response_bytes = 16 * 1024;
+    config.http.max_response_bytes = 16 * 1024;
     let error = runner_with(config).status(&id(3)).await.unwrap_err();
     assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
     assert!(error.to_string().contains("16384 byte limit"), "{error}");
@@ -576,9 +576,9 @@ async fn exhausted_retries_return_a_retryable_error_within_the_deadline() {
 
     // A tighter time budget stops retrying before max_retries is reached.
     let mut tight = config(&server);
-    tight.max_retries = 100;
-    tight.initial_backoff = Duration::from_millis(100);
-    tight.max_retry_wait = Duration::from_millis(400);
+    tight.http.max_retries = 100;
+    tight.http.initial_backoff = Duration::from_millis(100);
+    tight.http.max_retry_wait = Duration::from_millis(400);
     let started = Instant::now();
     assert!(
         runner_with(tight)
@@ -621,7 +621,7 @@ async fn a_timed_out_create_with_a_key_finds_the_first_build_instead_of_creating
         })
         .await;
     let mut config = config(&server);
-    config.request_timeout = Duration::from_millis(300);
+    config.http.request_timeout = Duration::from_millis(300);
     let request = TriggerRequest::builder()
         .head(Change::new(["https://x/pull/99"]))
         .idempotency_key("batch-99")
@@ -817,7 +817,7 @@ async fn the_token_never_appears_in_errors() {
     let mut closed = config(&server)
         .with_api_url(&format!("http://127.0.0.1:{port}"))
         .unwrap();
-    closed.max_retries = 1;
+    closed.http.max_retries = 1;
     let closed_runner = runner_with(closed);
     errors.push(closed_runner.status(&id(1)).await.unwrap_err());
     errors.push(

@@ -20,10 +20,10 @@ async fn setup() -> (Emulator, BuildkiteRunner) {
         .await
         .unwrap();
     let mut config = config_for(&emulator);
-    config.request_timeout = Duration::from_millis(500);
-    config.initial_backoff = Duration::from_millis(10);
-    config.max_retries = 3;
-    config.max_retry_wait = Duration::from_secs(3);
+    config.http.request_timeout = Duration::from_millis(500);
+    config.http.initial_backoff = Duration::from_millis(10);
+    config.http.max_retries = 3;
+    config.http.max_retry_wait = Duration::from_secs(3);
     let runner = BuildkiteRunner::new("main", config, Token::new(TOKEN).unwrap()).unwrap();
     (emulator, runner)
 }

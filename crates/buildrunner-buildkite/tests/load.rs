@@ -46,7 +46,7 @@ fn resident_bytes() -> usize {
 async fn ten_thousand_concurrent_status_calls_through_one_runner() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let mut config = config_for(&emulator);
-    config.max_connections = MAX_CONNECTIONS;
+    config.http.max_connections = MAX_CONNECTIONS;
     let runner =
         Arc::new(BuildkiteRunner::new("load", config, Token::new(TOKEN).unwrap()).unwrap());
     let mut ids = Vec::new();

@@ -92,7 +92,7 @@ async fn a_budget_spent_for_longer_than_the_retry_budget_fails_fast_without_send
     .await
     .unwrap();
     let mut config = config_for(&emulator);
-    config.max_retry_wait = Duration::from_secs(1);
+    config.http.max_retry_wait = Duration::from_secs(1);
     let runner = BuildkiteRunner::new("q", config, Token::new(TOKEN).unwrap()).unwrap();
     let id = runner.trigger(&request("https://x/1")).await.unwrap();
     runner.status(&id).await.unwrap();

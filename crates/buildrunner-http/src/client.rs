@@ -1,0 +1,508 @@
+//! One client per runner: a bound on requests in flight, authentication, the shared rate
+//! budget, capped reads, and the retry loop every call goes through.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use buildrunner_api::{Error, Result};
+use reqwest::header::{self, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tracing::Instrument;
+use url::Url;
+
+use crate::auth::{Auth, bearer_value};
+use crate::rate::{BudgetKey, BudgetStore, InProcessStore, RateBudget, RateScheme};
+use crate::reply::{Operation, Reply};
+use crate::{HttpOptions, Token};
+
+/// The longest single backoff step, whatever `initial_backoff` and the attempt number say.
+const MAX_BACKOFF_STEP: Duration = Duration::from_secs(10);
+
+/// Everything an [`HttpClient`] is made from.
+#[derive(Debug)]
+pub struct ClientSpec {
+    /// The registered backend name, for traces: `"buildkite"`.
+    pub backend: &'static str,
+    /// The platform as people call it, for error messages: `"Buildkite"`.
+    pub service: &'static str,
+    /// Timeouts, retries and caps.
+    pub options: HttpOptions,
+    /// How requests authenticate.
+    pub auth: Auth,
+    /// Headers sent on every request (`Accept`, an API version).
+    pub default_headers: Vec<(HeaderName, HeaderValue)>,
+    /// How the platform's answers describe its rate limits.
+    pub scheme: Arc<dyn RateScheme>,
+    /// Which budget this client shares.
+    pub budget_key: BudgetKey,
+    /// Where budgets live; `None` is the process-wide [`InProcessStore`].
+    pub budget_store: Option<Arc<dyn BudgetStore>>,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    method: Method,
+    url: Url,
+    body: Option<&'a [u8]>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    bearer: Option<HeaderValue>,
+}
+
+impl<'a> Request<'a> {
+    /// A request without a body.
+    pub fn new(method: Method, url: Url) -> Self {
+        Request {
+            method,
+            url,
+            body: None,
+            headers: Vec::new(),
+            bearer: None,
+        }
+    }
+
+    /// `GET url`.
+    pub fn get(url: Url) -> Self {
+        Request::new(Method::GET, url)
+    }
+
+    /// Adds a JSON body.
+    pub fn json(mut self, body: &'a [u8]) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Authenticates this one request with `Bearer <token>` instead of the client's [`Auth`]
+    /// (a token exchange authenticates with its own credential).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the token cannot be sent in a header.
+    pub fn bearer(mut self, token: &Token) -> Result<Self> {
+        self.bearer = Some(bearer_value(token)?);
+        Ok(self)
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+}
+
+/// Why one attempt produced no [`Reply`].
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection was made: the request never reached the server, so retrying is safe
+    /// even for a create.
+    Connect(reqwest::Error),
+    /// The request may have reached the server (timeout, connection dropped mid-way).
+    Transport(reqwest::Error),
+    /// The response was larger than the cap.
+    TooLarge {
+        /// The status of the oversized answer.
+        status: StatusCode,
+        /// The cap.
+        limit: usize,
+    },
+    /// The shared rate budget is spent for longer than the call may wait; nothing was sent.
+    RateBudget {
+        /// How long the budget would still hold the request.
+        wait: Duration,
+    },
+    /// No credential could be had (a token exchange failed); nothing was sent.
+    Auth(Error),
+}
+
+impl SendError {
+    /// Whether the request certainly did not take effect on the server.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(
+            self,
+            SendError::Connect(_) | SendError::RateBudget { .. } | SendError::Auth(_)
+        )
+    }
+
+    /// The error this failure means for `op` on `service`.
+    pub fn into_error(self, service: &str, op: &Operation) -> Error {
+        match self {
+            SendError::Connect(e) => Error::Unavailable {
+                message: format!(
+                    "{}: could not connect to {service}: {}",
+                    op.describe(),
+                    without_url(&e)
+                ),
+                source: Some(Box::new(e.without_url())),
+            },
+            SendError::Transport(e) => {
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "transport error"
+                };
+                Error::Unavailable {
+                    message: format!("{}: {what}: {}", op.describe(), without_url(&e)),
+                    source: Some(Box::new(e.without_url())),
+                }
+            }
+            SendError::RateBudget { wait } => Error::RateLimited {
+                retry_after: Some(wait),
+                message: format!(
+                    "{}: the {service} rate limit is spent for another {:.1}s (max_retry_wait is shorter); nothing was sent",
+                    op.describe(),
+                    wait.as_secs_f64()
+                ),
+            },
+            SendError::TooLarge { status, limit } => Error::Protocol {
+                message: format!(
+                    "{}: HTTP {} response body is larger than the {limit} byte limit (max_response_bytes)",
+                    op.describe(),
+                    status.as_u16()
+                ),
+                source: None,
+            },
+            SendError::Auth(error) => error,
+        }
+    }
+}
+
+/// reqwest's message without the URL, which the operation already names.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// What one attempt inside [`HttpClient::retrying`] decided.
+#[derive(Debug)]
+pub enum Verdict<T> {
+    /// Stop with this result.
+    Done(Result<T>),
+    /// Try again after `wait` (or a backoff step), unless attempts or time run out; then
+    /// return `error`.
+    Retry {
+        /// What to return if no attempt is left.
+        error: Error,
+        /// The wait the server asked for, if any.
+        wait: Option<Duration>,
+    },
+}
+
+/// The shared HTTP machinery of one runner. See the crate docs.
+#[derive(Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    backend: &'static str,
+    service: &'static str,
+    options: HttpOptions,
+    auth: Auth,
+    default_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Bounds the requests in flight, and so the open connections, of this runner.
+    connections: tokio::sync::Semaphore,
+    scheme: Arc<dyn RateScheme>,
+    budget: Arc<dyn RateBudget>,
+}
+
+impl HttpClient {
+    /// A client as `spec` describes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the HTTP client cannot be built.
+    pub fn new(spec: ClientSpec) -> Result<Self> {
+        let options = spec.options;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("buildrunner/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the credential to whatever host it names.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(options.max_connections)
+            .build()
+            .map_err(|e| Error::Configuration {
+                message: format!("could not build the HTTP client: {e}"),
+            })?;
+        let store = spec
+            .budget_store
+            .unwrap_or_else(|| InProcessStore::global() as Arc<dyn BudgetStore>);
+        Ok(HttpClient {
+            client,
+            backend: spec.backend,
+            service: spec.service,
+            connections: tokio::sync::Semaphore::new(options.max_connections.max(1)),
+            options,
+            auth: spec.auth,
+            default_headers: spec.default_headers,
+            scheme: spec.scheme,
+            budget: store.budget(&spec.budget_key),
+        })
+    }
+
+    /// The options this client runs with.
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
+    }
+
+    /// The platform's name for messages: `"GitHub"`.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// The error `failure` means for `op`.
+    pub fn error(&self, failure: SendError, op: &Operation) -> Error {
+        failure.into_error(self.service, op)
+    }
+
+    /// One request, its body read within the cap. It waits for the rate budget no later
+    /// than `deadline` (the call's retry deadline), and is not sent if it would have to. A
+    /// minted token the platform answers 401 to is renewed and the request sent once more.
+    ///
+    /// # Errors
+    ///
+    /// A [`SendError`] saying whether the request may have reached the server.
+    pub async fn send(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        deadline: Instant,
+    ) -> std::result::Result<Reply, SendError> {
+        let reply = self.send_once(op, request, deadline).await?;
+        if reply.0.status == StatusCode::UNAUTHORIZED
+            && let (Auth::Minted(minted), Some(used)) = (&self.auth, &reply.1)
+        {
+            minted.refused(used);
+            tracing::info!(op = op.name, subject = %op.subject, "access token refused; minting a new one");
+            return Ok(self.send_once(op, request, deadline).await?.0);
+        }
+        Ok(reply.0)
+    }
+
+    /// One attempt; also returns the minted credential it used, if any.
+    async fn send_once(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        deadline: Instant,
+    ) -> std::result::Result<(Reply, Option<HeaderValue>), SendError> {
+        let credential = match (&request.bearer, &self.auth) {
+            (Some(bearer), _) => Some((header::AUTHORIZATION, bearer.clone())),
+            (None, Auth::None) => None,
+            (None, Auth::Header(name, value)) => Some((name.clone(), value.clone())),
+            (None, Auth::Minted(minted)) => Some((
+                header::AUTHORIZATION,
+                minted.header(self).await.map_err(SendError::Auth)?,
+            )),
+        };
+        let minted_used = match (&request.bearer, &self.auth) {
+            (None, Auth::Minted(_)) => credential.as_ref().map(|(_, value)| value.clone()),
+            _ => None,
+        };
+        // A closed semaphore cannot happen (it is never closed); go on without a slot if it did.
+        let _slot = self.connections.acquire().await.ok();
+        let _permit = self
+            .budget
+            .acquire(deadline.saturating_duration_since(Instant::now()))
+            .await
+            .map_err(|wait| SendError::RateBudget { wait })?;
+        let started = Instant::now();
+        let method = &request.method;
+        let mut builder = self.client.request(method.clone(), request.url.clone());
+        for (name, value) in self.default_headers.iter().chain(&request.headers) {
+            builder = builder.header(name, value);
+        }
+        if let Some((name, value)) = credential {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        let response = builder.send().await.map_err(|e| {
+            tracing::debug!(backend = self.backend, op = op.name, subject = %op.subject, %method, error = %without_url(&e), "request failed");
+            if e.is_connect() {
+                SendError::Connect(e)
+            } else {
+                SendError::Transport(e)
+            }
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_capped(response, self.options.max_response_bytes).await?;
+        let rate = self
+            .scheme
+            .observe(status, &headers, &body, SystemTime::now());
+        self.budget.observe(&rate).await;
+        tracing::debug!(
+            backend = self.backend,
+            op = op.name,
+            subject = %op.subject,
+            %method,
+            status = status.as_u16(),
+            bytes = body.len(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        Ok((
+            Reply {
+                status,
+                headers,
+                body,
+                rate,
+            },
+            minted_used,
+        ))
+    }
+
+    /// A request that is safe to repeat (GET, cancel): transient statuses and transport
+    /// failures are retried; any other reply is returned for the caller to read.
+    ///
+    /// # Errors
+    ///
+    /// The last failure once retries or the deadline run out; an oversized body at once.
+    pub async fn idempotent(&self, op: &Operation, request: &Request<'_>) -> Result<Reply> {
+        self.retrying(op, |deadline| async move {
+            match self.send(op, request, deadline).await {
+                Ok(reply) if reply.is_transient() => Verdict::Retry {
+                    error: reply.error(op),
+                    wait: reply.rate_limit_wait(),
+                },
+                Ok(reply) => Verdict::Done(Ok(reply)),
+                Err(
+                    e @ (SendError::TooLarge { .. }
+                    | SendError::RateBudget { .. }
+                    | SendError::Auth(_)),
+                ) => Verdict::Done(Err(self.error(e, op))),
+                Err(e) => Verdict::Retry {
+                    error: self.error(e, op),
+                    wait: None,
+                },
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it is done, `max_retries` retries have failed, or the next wait
+    /// would end after `max_retry_wait` from the start. Each attempt gets that deadline, for
+    /// the waits inside it.
+    ///
+    /// # Errors
+    ///
+    /// The error of the last attempt that asked for a retry, when none is left.
+    pub async fn retrying<T, F, Fut>(&self, op: &Operation, mut attempt: F) -> Result<T>
+    where
+        F: FnMut(Instant) -> Fut,
+        Fut: Future<Output = Verdict<T>>,
+    {
+        let started = Instant::now();
+        let deadline = started + self.options.max_retry_wait;
+        let mut retries = 0u32;
+        loop {
+            let span = tracing::debug_span!(
+                "ci_call",
+                backend = self.backend,
+                op = op.name,
+                subject = %op.subject,
+                attempt = retries + 1
+            );
+            let (error, wait) = match attempt(deadline).instrument(span).await {
+                Verdict::Done(result) => return result,
+                Verdict::Retry { error, wait } => (error, wait),
+            };
+            if retries >= self.options.max_retries {
+                tracing::warn!(backend = self.backend, op = op.name, subject = %op.subject, retries, error = %error, "giving up: retries exhausted");
+                return Err(error);
+            }
+            retries += 1;
+            let delay = match wait {
+                Some(wait) => wait + jitter(Duration::from_millis(250)),
+                None => backoff(self.options.initial_backoff, retries),
+            };
+            if Instant::now() + delay > deadline {
+                tracing::warn!(backend = self.backend, op = op.name, subject = %op.subject, retries, error = %error, "giving up: the next wait would pass max_retry_wait");
+                return Err(match error {
+                    Error::RateLimited { message, .. } => Error::RateLimited {
+                        retry_after: wait,
+                        message,
+                    },
+                    other => other,
+                });
+            }
+            tracing::info!(backend = self.backend, op = op.name, subject = %op.subject, retry = retries, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Exponential backoff with jitter: step `n` waits between half and all of
+/// `initial * 2^(n-1)`, capped at [`MAX_BACKOFF_STEP`].
+fn backoff(initial: Duration, retry: u32) -> Duration {
+    let step = initial
+        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF_STEP);
+    step / 2 + jitter(step / 2)
+}
+
+fn jitter(max: Duration) -> Duration {
+    max.mul_f64(fastrand::f64())
+}
+
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, SendError> {
+    let status = response.status();
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(SendError::TooLarge { status, limit });
+    }
+    let mut body = Vec::with_capacity(
+        response
+            .content_length()
+            .map_or(8 * 1024, |len| len as usize),
+    );
+    while let Some(chunk) = response.chunk().await.map_err(SendError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(SendError::TooLarge { status, limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let initial = Duration::from_millis(100);
+        for retry in 1..=20 {
+            let expected = (initial * 2u32.pow(retry.min(17) - 1)).min(MAX_BACKOFF_STEP);
+            let delay = backoff(initial, retry);
+            assert!(
+                delay >= expected / 2 && delay <= expected,
+                "retry {retry}: {delay:?}"
+            );
+        }
+    }
+}

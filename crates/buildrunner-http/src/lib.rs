@@ -1,0 +1,40 @@
+//! What every HTTP backend of buildrunner shares, written once and naming no CI.
+//!
+//! - [`HttpClient`]: one `reqwest` client per runner with a bound on requests in flight,
+//!   [`Auth`] strategies (a bearer token, a named header, a token minted on demand), body
+//!   reads within a cap, and [`HttpClient::retrying`]: jittered exponential backoff inside a
+//!   total deadline. [`HttpClient::idempotent`] retries requests that are safe to repeat; a
+//!   create is retried by its backend only where [`SendError::nothing_sent`] says the server
+//!   never saw it, or after the backend found out what happened (object_store's rule).
+//! - [`Reply::error`]: the one table from HTTP status to [`buildrunner_api::Error`].
+//! - [`rate`]: budgets shared per (API, account, token fingerprint), fed by a per-platform
+//!   [`RateScheme`], kept in a pluggable [`BudgetStore`].
+//! - [`Token`]: a secret that never prints; [`parse_api_url`]: `https`, or `http` on loopback.
+//! - [`HttpOptionKeys`]: the queue options every HTTP backend accepts.
+//!
+//! A backend crate keeps its endpoints, wire model, ids, options and rate scheme; see
+//! `docs/writing-a-backend.md`.
+
+mod api_url;
+mod auth;
+mod client;
+mod create;
+mod options;
+pub mod rate;
+mod reply;
+mod token;
+
+pub use api_url::{join_path, parse_api_url};
+pub use auth::{Auth, MintedAuth, MintedToken, TokenMinter, bearer_value};
+pub use client::{ClientSpec, HttpClient, Request, SendError, Verdict};
+pub use options::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, HttpOptionKeys, HttpOptions, UnknownKeys,
+    non_empty,
+};
+pub use rate::{BudgetKey, BudgetStore, RateObservation, RateScheme};
+pub use reply::{Operation, Reply, human_message};
+pub use token::Token;
+
+/// Re-exported so backends name the same types the client uses.
+pub use reqwest::{Method, StatusCode, header};
+pub use url::Url;

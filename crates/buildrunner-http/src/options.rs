@@ -1,0 +1,228 @@
+//! The options every HTTP backend shares: timeouts, retries, body and connection caps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The largest response body read by default: a build object is a few KiB, so this leaves
+/// room for large answers while bounding memory per call.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The most requests one runner has in flight by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+
+/// How an [`HttpClient`](crate::HttpClient) times, retries and bounds its requests.
+///
+/// ```
+/// use std::time::Duration;
+/// use buildrunner_http::HttpOptions;
+///
+/// let options = HttpOptions { max_retries: 2, ..HttpOptions::default() };
+/// assert_eq!(options.request_timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// How long one HTTP request may take, connection included.
+    pub request_timeout: Duration,
+    /// How many times a failed request is retried at most.
+    pub max_retries: u32,
+    /// The total time a call may spend on retries (waits and attempts after the first); no
+    /// retry starts after it and no wait extends past it.
+    pub max_retry_wait: Duration,
+    /// The first backoff delay; each retry doubles it, with jitter, up to 10 seconds.
+    pub initial_backoff: Duration,
+    /// The largest response body read; a larger one is a protocol error.
+    pub max_response_bytes: usize,
+    /// The most requests a runner has in flight at once, and so its most open connections.
+    pub max_connections: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            request_timeout: Duration::from_secs(30),
+            max_retries: 5,
+            max_retry_wait: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(500),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// The shared keys of a queue table, as written in configuration. A backend flattens this
+/// into its own options struct, followed by a flattened [`UnknownKeys`] catch-all, since serde
+/// cannot combine `flatten` with `deny_unknown_fields`:
+///
+/// ```
+/// use buildrunner_http::{HttpOptionKeys, UnknownKeys};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Options {
+///     organization: String,
+///     #[serde(flatten)]
+///     http: HttpOptionKeys,
+///     #[serde(flatten)]
+///     unknown: UnknownKeys,
+/// }
+///
+/// let options: Options = serde_json::from_value(serde_json::json!({
+///     "organization": "acme", "max_retries": 2, "colour": "blue"
+/// }))?;
+/// assert_eq!(options.http.max_retries, Some(2));
+/// assert!(options.unknown.check().unwrap_err().contains("colour"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HttpOptionKeys {
+    /// `request_timeout_secs`
+    #[serde(default)]
+    pub request_timeout_secs: Option<f64>,
+    /// `max_retries`
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// `max_retry_wait_secs`
+    #[serde(default)]
+    pub max_retry_wait_secs: Option<f64>,
+    /// `initial_backoff_ms`
+    #[serde(default)]
+    pub initial_backoff_ms: Option<u64>,
+    /// `max_response_bytes`
+    #[serde(default)]
+    pub max_response_bytes: Option<usize>,
+    /// `max_connections`
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+impl HttpOptionKeys {
+    /// The options these keys describe, the rest at their defaults.
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the key whose value is out of range.
+    pub fn resolve(&self) -> Result<HttpOptions, String> {
+        let mut options = HttpOptions::default();
+        if let Some(secs) = self.request_timeout_secs {
+            options.request_timeout = seconds("request_timeout_secs", secs, false)?;
+        }
+        if let Some(retries) = self.max_retries {
+            options.max_retries = retries;
+        }
+        if let Some(secs) = self.max_retry_wait_secs {
+            options.max_retry_wait = seconds("max_retry_wait_secs", secs, true)?;
+        }
+        if let Some(ms) = self.initial_backoff_ms {
+            options.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = self.max_response_bytes {
+            if bytes < 1024 {
+                return Err("max_response_bytes must be at least 1024".to_owned());
+            }
+            options.max_response_bytes = bytes;
+        }
+        if let Some(connections) = self.max_connections {
+            if !(1..=1024).contains(&connections) {
+                return Err("max_connections must be between 1 and 1024".to_owned());
+            }
+            options.max_connections = connections;
+        }
+        Ok(options)
+    }
+}
+
+/// Every key a backend's options struct did not claim; see [`HttpOptionKeys`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct UnknownKeys(BTreeMap<String, serde_json::Value>);
+
+impl UnknownKeys {
+    /// `Err` naming the unknown keys, if there are any.
+    ///
+    /// # Errors
+    ///
+    /// When any key is left.
+    pub fn check(&self) -> Result<(), String> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        Err(format!("unknown option(s): {}", names.join(", ")))
+    }
+}
+
+fn seconds(key: &str, secs: f64, zero_allowed: bool) -> Result<Duration, String> {
+    let valid =
+        secs.is_finite() && secs <= 86_400.0 && (secs > 0.0 || (zero_allowed && secs == 0.0));
+    if !valid {
+        return Err(format!(
+            "{key} must be a number of seconds between 0 and 86400, got {secs}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A required text option that must not be blank.
+///
+/// # Errors
+///
+/// A sentence naming the key when the value is blank.
+pub fn non_empty(key: &str, value: String) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{key} must not be empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_resolve_with_ranges_checked() {
+        let keys = HttpOptionKeys {
+            request_timeout_secs: Some(2.5),
+            max_retries: Some(1),
+            max_retry_wait_secs: Some(0.0),
+            initial_backoff_ms: Some(7),
+            max_response_bytes: Some(2048),
+            max_connections: Some(4),
+        };
+        let options = keys.resolve().unwrap();
+        assert_eq!(options.request_timeout, Duration::from_millis(2500));
+        assert_eq!(options.max_retry_wait, Duration::ZERO);
+        assert_eq!(
+            (
+                options.max_retries,
+                options.max_response_bytes,
+                options.max_connections
+            ),
+            (1, 2048, 4)
+        );
+        for bad in [
+            HttpOptionKeys {
+                request_timeout_secs: Some(0.0),
+                ..Default::default()
+            },
+            HttpOptionKeys {
+                max_retry_wait_secs: Some(-1.0),
+                ..Default::default()
+            },
+            HttpOptionKeys {
+                max_retry_wait_secs: Some(f64::NAN),
+                ..Default::default()
+            },
+            HttpOptionKeys {
+                max_response_bytes: Some(10),
+                ..Default::default()
+            },
+            HttpOptionKeys {
+                max_connections: Some(0),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.resolve().is_err(), "{bad:?}");
+        }
+    }
+}

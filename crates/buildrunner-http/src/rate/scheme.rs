@@ -1,0 +1,205 @@
+//! How a platform's answers describe its rate limits: each backend supplies a [`RateScheme`]
+//! built from the parts here (header windows, reset clocks, `Retry-After`).
+
+use std::fmt::Debug;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+/// The longest wait any rate-limit figure can ask for; larger or nonsensical figures are cut
+/// to it, so a broken header cannot park a caller for a day.
+pub const MAX_RATE_WAIT: Duration = Duration::from_secs(3600);
+
+/// One rate-limit window an answer reported: how many requests are left in it and when it
+/// ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateWindow {
+    /// The scope the figures are for (`"organization"`, `"user"`, GitHub's `"core"`, ...);
+    /// windows of different scopes bind independently.
+    pub scope: String,
+    /// Requests left in the window.
+    pub remaining: i64,
+    /// Time until the window resets.
+    pub reset_in: Duration,
+}
+
+/// What one answer says about the rate budget.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateObservation {
+    /// The windows the headers reported; empty when the answer carried none.
+    pub windows: Vec<RateWindow>,
+    /// `Some` when this answer refused the request because of a rate limit; it holds how
+    /// long the platform asked to wait, when it said.
+    pub refused: Option<Option<Duration>>,
+}
+
+impl RateObservation {
+    /// How long a refused request should wait before it is tried again, if the platform said.
+    pub fn refusal_wait(&self) -> Option<Duration> {
+        self.refused.flatten()
+    }
+}
+
+/// Reads a platform's rate-limit figures from an answer. Called once per answer; the result
+/// feeds both the shared budget and the error a refused call returns.
+pub trait RateScheme: Debug + Send + Sync {
+    /// The figures in an answer with this status, headers and body, read at `now`.
+    fn observe(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> RateObservation;
+}
+
+/// How a reset header counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetClock {
+    /// Seconds from now (Buildkite).
+    SecondsFromNow,
+    /// UTC epoch seconds (GitHub, GitLab).
+    EpochSeconds,
+}
+
+impl ResetClock {
+    /// The wait a reset value means at `now`, within [`MAX_RATE_WAIT`]; `None` when the
+    /// value is not a number of seconds.
+    pub fn wait(self, value: f64, now: SystemTime) -> Option<Duration> {
+        let secs = match self {
+            ResetClock::SecondsFromNow => value,
+            ResetClock::EpochSeconds => {
+                let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+                value - now.as_secs_f64()
+            }
+        };
+        capped_seconds(secs)
+    }
+}
+
+/// A pair of headers that report one window: remaining requests and its reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderWindow {
+    /// The scope name this window reports.
+    pub scope: &'static str,
+    /// The header with the requests left (lowercase).
+    pub remaining: &'static str,
+    /// The header with the reset (lowercase).
+    pub reset: &'static str,
+    /// How the reset counts.
+    pub clock: ResetClock,
+}
+
+impl HeaderWindow {
+    /// The window, when both headers are present and numeric.
+    pub fn read(&self, headers: &HeaderMap, now: SystemTime) -> Option<RateWindow> {
+        let remaining = header_number(headers, self.remaining)?;
+        let reset_in = self.clock.wait(header_number(headers, self.reset)?, now)?;
+        Some(RateWindow {
+            scope: self.scope.to_owned(),
+            remaining: remaining as i64,
+            reset_in,
+        })
+    }
+}
+
+/// A header's value as a number, `None` when absent or not numeric.
+pub fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After` in its seconds form (the form GitHub and GitLab send), within
+/// [`MAX_RATE_WAIT`]; an HTTP-date or garbage is `None`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    capped_seconds(header_number(headers, "retry-after")?)
+}
+
+/// Seconds as a wait: negative is zero, anything past [`MAX_RATE_WAIT`] is the cap, and a
+/// value that is not a finite number is `None`.
+pub fn capped_seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(
+        secs.clamp(0.0, MAX_RATE_WAIT.as_secs_f64()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reset_clocks_and_caps() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            ResetClock::EpochSeconds.wait(1_000_030.0, now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            ResetClock::EpochSeconds.wait(999_000.0, now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            ResetClock::SecondsFromNow.wait(5.0, now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            ResetClock::SecondsFromNow.wait(1e12, now),
+            Some(MAX_RATE_WAIT)
+        );
+        assert_eq!(ResetClock::SecondsFromNow.wait(f64::NAN, now), None);
+    }
+
+    #[test]
+    fn windows_need_both_headers() {
+        let now = UNIX_EPOCH + Duration::from_secs(100);
+        let window = HeaderWindow {
+            scope: "core",
+            remaining: "x-ratelimit-remaining",
+            reset: "x-ratelimit-reset",
+            clock: ResetClock::EpochSeconds,
+        };
+        let both = headers(&[("x-ratelimit-remaining", "7"), ("x-ratelimit-reset", "160")]);
+        assert_eq!(
+            window.read(&both, now),
+            Some(RateWindow {
+                scope: "core".into(),
+                remaining: 7,
+                reset_in: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            window.read(&headers(&[("x-ratelimit-remaining", "7")]), now),
+            None
+        );
+        assert_eq!(
+            window.read(
+                &headers(&[("x-ratelimit-remaining", "x"), ("x-ratelimit-reset", "1")]),
+                now
+            ),
+            None
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "12")])),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            retry_after(&headers(&[(
+                "retry-after",
+                "Wed, 21 Oct 2015 07:28:00 GMT"
+            )])),
+            None
+        );
+    }
+}
