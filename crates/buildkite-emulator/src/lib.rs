@@ -17,7 +17,12 @@
 //! [`EmulatorConfig`]. Outcome markers in `SQ_HEAD_URIS` (`buildrunner-outcome=<token>`)
 //! change that: `fail` goes `running` → `failing` → `failed`; `hang` stays `running` until
 //! cancelled (`canceling` → `canceled`); `trigger-error` refuses the create with a 422;
-//! `status-error` answers every GET of the build with a 500.
+//! `status-error` answers every GET of the build with a 500; `block` runs, then waits at a
+//! block step (`passed` with `blocked: true`) forever, and its cancel is refused with a 422 as
+//! Buildkite refuses it.
+//!
+//! Lifecycles, faults, rate windows and the request log are the shared [`emulator_engine`];
+//! this crate only speaks Buildkite's wire format.
 //!
 //! Tests can force any raw state ([`Emulator::force_state`]), inject faults into the next
 //! requests ([`Emulator::inject`]), turn on rate limiting ([`Emulator::set_rate_limit`]) and
@@ -37,7 +42,6 @@
 
 mod server;
 mod state;
-mod time;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,7 +50,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use state::{BuildSnapshot, LoggedRequest};
+pub use emulator_engine::{Fault, FaultTarget, LoggedRequest, RateLimit};
+pub use state::BuildSnapshot;
 
 /// How an emulator behaves.
 #[derive(Debug, Clone)]
@@ -108,59 +113,6 @@ impl EmulatorConfig {
     }
 }
 
-/// Buildkite's organization rate limit: `limit` requests per `window`, counted per organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests allowed per window.
-    pub limit: u32,
-    /// The window; Buildkite's is one minute.
-    pub window: Duration,
-}
-
-/// A fault to inject into upcoming requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this status and a JSON error body, without processing the request.
-    Status(u16),
-    /// Answer with this status and an HTML error page, without processing the request.
-    HtmlError(u16),
-    /// Answer 429 as Buildkite does, with `RateLimit-Reset` set to this many seconds.
-    RateLimited {
-        /// Seconds until the limit resets.
-        reset_secs: u64,
-    },
-    /// Process the request after this delay, as a request queued behind a slow server: a
-    /// client with a shorter timeout gives up, and the request takes effect afterwards.
-    Delay(Duration),
-    /// Process the request at once, then hold the answer back this long: a client with a
-    /// shorter timeout gives up on a request that already took effect.
-    SlowResponse(Duration),
-    /// Close the connection without an answer, without processing the request.
-    DropConnection,
-    /// Process the request, then close the connection without an answer: the client cannot
-    /// tell whether it took effect.
-    DropAfterProcessing,
-    /// Process the request, then send only the first half of the JSON body.
-    TruncatedBody,
-    /// Process the request, then answer 200 with JSON of the wrong shape.
-    WrongShape,
-    /// Process the request, then answer 200 with an empty body.
-    EmptyOk,
-    /// Process the request, then pad the JSON answer to at least this many bytes.
-    Oversized(usize),
-}
-
-/// Which requests a fault applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FaultTarget {
-    /// Every request.
-    #[default]
-    Any,
-    /// Only requests with this HTTP method (`"GET"`, `"POST"`, `"PUT"`).
-    Method(&'static str),
-}
-
 /// A running emulator on a loopback port. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Emulator {
@@ -209,17 +161,17 @@ impl Emulator {
     /// Makes the next `count` requests (of `target`) fail with `fault`. Faults queue up in
     /// the order they were injected.
     pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
-        self.state.inject(target, count, fault);
+        self.state.engine.inject(target, count, fault);
     }
 
     /// Removes every fault not yet used.
     pub fn clear_faults(&self) {
-        self.state.clear_faults();
+        self.state.engine.clear_faults();
     }
 
     /// Turns rate limiting on (with a fresh window) or off.
     pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
-        self.state.set_rate_limit(rate_limit);
+        self.state.engine.set_rate_limit(rate_limit);
     }
 
     /// Forces a build into a raw state (any string, including ones Buildkite has not
@@ -255,12 +207,12 @@ impl Emulator {
 
     /// The requests received so far, oldest first (at most `request_log_capacity`).
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state.requests()
+        self.state.engine.requests()
     }
 
     /// Forgets the request log.
     pub fn clear_requests(&self) {
-        self.state.clear_requests();
+        self.state.engine.clear_requests();
     }
 }
 

@@ -1,27 +1,18 @@
-//! The emulator's state: pipelines and their builds, lifecycles, faults, rate limits and the
-//! request log, and the API's answers computed from them.
+//! The Buildkite side of the emulator: pipelines and their builds in Buildkite's words, and
+//! the API's answers computed from them. Lifecycles, faults, rate windows and the request
+//! log come from the shared [`emulator_engine`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use emulator_engine::{
+    Answer, Engine, Lifecycle, Outcome, Phase, Query, RateVerdict, Requested, Timings, iso8601,
+    uuid,
+};
 use serde_json::{Map, Value, json};
 
-use crate::time::iso8601;
-use crate::{EmulatorConfig, Fault, FaultTarget, RateLimit};
-
-/// One request as the emulator received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedRequest {
-    /// `GET`, `POST`, `PUT`, ...
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// The raw query string, if any.
-    pub query: Option<String>,
-    /// The status answered, or 0 when the connection was dropped without an answer.
-    pub status: u16,
-}
+use crate::EmulatorConfig;
 
 /// A build as the API would report it at the moment the snapshot was taken.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,94 +39,20 @@ pub struct BuildSnapshot {
     pub message: String,
 }
 
-/// An answer before it becomes an HTTP response.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Answer {
-    fn json(status: u16, body: Value) -> Answer {
-        Answer {
-            status,
-            body,
-            headers: Vec::new(),
-        }
-    }
-
-    fn message(status: u16, message: &str) -> Answer {
-        Answer::json(status, json!({ "message": message }))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Pass,
-    Fail,
-    Hang,
-    StatusError,
-}
-
-impl Outcome {
-    fn token(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Hang => "hang",
-            Outcome::StatusError => "status-error",
-        }
-    }
-}
-
-/// What the markers in `SQ_HEAD_URIS` ask for.
-enum Requested {
-    Build(Outcome),
-    TriggerError,
-    Unknown(String),
-}
-
-const MARKER: &str = "buildrunner-outcome=";
-
-fn requested_outcome(env: &Map<String, Value>) -> Requested {
-    let uris: Vec<String> = env
-        .get("SQ_HEAD_URIS")
-        .and_then(Value::as_str)
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
-    for uri in &uris {
-        if let Some(start) = uri.find(MARKER) {
-            let rest = &uri[start + MARKER.len()..];
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-                .unwrap_or(rest.len());
-            return match &rest[..end] {
-                "pass" => Requested::Build(Outcome::Pass),
-                "fail" => Requested::Build(Outcome::Fail),
-                "hang" => Requested::Build(Outcome::Hang),
-                "status-error" => Requested::Build(Outcome::StatusError),
-                "trigger-error" => Requested::TriggerError,
-                other => Requested::Unknown(other.to_owned()),
-            };
-        }
-    }
-    Requested::Build(Outcome::Pass)
+fn message(status: u16, message: &str) -> Answer {
+    Answer::json(status, json!({ "message": message }))
 }
 
 #[derive(Debug)]
 struct Build {
     number: u64,
     uuid: String,
-    created: Instant,
-    created_wall: SystemTime,
-    outcome: Outcome,
+    life: Lifecycle,
     branch: String,
     commit: String,
     message: String,
     env: Map<String, Value>,
     meta_data: Map<String, Value>,
-    cancelled_at: Option<Instant>,
     forced: Option<(String, bool)>,
 }
 
@@ -145,54 +62,35 @@ struct Pipeline {
     builds: BTreeMap<u64, Build>,
 }
 
-#[derive(Debug)]
-struct PendingFault {
-    target: FaultTarget,
-    remaining: usize,
-    fault: Fault,
-}
-
-#[derive(Debug)]
-struct Window {
-    started: Instant,
-    used: u32,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
     pipelines: HashMap<(String, String), Pipeline>,
-    faults: VecDeque<PendingFault>,
-    rate_limit: Option<RateLimit>,
-    windows: HashMap<String, Window>,
-    log: VecDeque<LoggedRequest>,
 }
 
 /// Everything the server shares between connections.
 #[derive(Debug)]
 pub(crate) struct State {
     config: EmulatorConfig,
+    timings: Timings,
     base_url: String,
+    pub engine: Engine,
     inner: Mutex<Inner>,
-}
-
-/// The rate-limit verdict for one request.
-pub(crate) struct RateVerdict {
-    pub headers: Vec<(&'static str, String)>,
-    pub exceeded: Option<Answer>,
 }
 
 const TERMINAL: [&str; 5] = ["passed", "failed", "canceled", "skipped", "not_run"];
 
 impl State {
     pub fn new(config: EmulatorConfig, base_url: String) -> State {
-        let inner = Inner {
-            rate_limit: config.rate_limit,
-            ..Inner::default()
-        };
         State {
+            timings: Timings {
+                queued: config.scheduled,
+                running: config.running,
+                canceling: config.canceling,
+            },
+            engine: Engine::new(config.rate_limit, config.request_log_capacity),
             config,
             base_url,
-            inner: Mutex::new(inner),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
@@ -204,116 +102,24 @@ impl State {
         &self.config.token
     }
 
-    pub fn log(&self, method: &str, path: &str, query: Option<&str>, status: u16) {
-        let capacity = self.config.request_log_capacity;
-        let mut inner = self.lock();
-        if capacity == 0 {
-            return;
-        }
-        while inner.log.len() >= capacity {
-            inner.log.pop_front();
-        }
-        inner.log.push_back(LoggedRequest {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query: query.map(str::to_owned),
-            status,
-        });
-    }
-
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.lock().log.iter().cloned().collect()
-    }
-
-    pub fn clear_requests(&self) {
-        self.lock().log.clear();
-    }
-
-    pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
-        if count > 0 {
-            self.lock().faults.push_back(PendingFault {
-                target,
-                remaining: count,
-                fault,
-            });
-        }
-    }
-
-    pub fn clear_faults(&self) {
-        self.lock().faults.clear();
-    }
-
-    /// The first pending fault that applies to a request with this method, used up by one.
-    pub fn take_fault(&self, method: &str) -> Option<Fault> {
-        let mut inner = self.lock();
-        let index = inner.faults.iter().position(|f| match f.target {
-            FaultTarget::Any => true,
-            FaultTarget::Method(m) => m.eq_ignore_ascii_case(method),
-        })?;
-        let pending = &mut inner.faults[index];
-        let fault = pending.fault;
-        pending.remaining -= 1;
-        if pending.remaining == 0 {
-            inner.faults.remove(index);
-        }
-        Some(fault)
-    }
-
-    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
-        let mut inner = self.lock();
-        inner.rate_limit = rate_limit;
-        inner.windows.clear();
-    }
-
-    /// Counts a request against its organization's window.
+    /// Counts a request against its organization's window, with Buildkite's headers.
     pub fn rate_limit(&self, organization: &str) -> RateVerdict {
-        let mut inner = self.lock();
-        let Some(limit) = inner.rate_limit else {
-            return RateVerdict {
-                headers: Vec::new(),
-                exceeded: None,
-            };
+        let Some(count) = self.engine.count_request(organization) else {
+            return RateVerdict::default();
         };
-        let now = Instant::now();
-        let window = inner
-            .windows
-            .entry(organization.to_owned())
-            .or_insert(Window {
-                started: now,
-                used: 0,
-            });
-        if now.duration_since(window.started) >= limit.window {
-            *window = Window {
-                started: now,
-                used: 0,
-            };
-        }
-        window.used = window.used.saturating_add(1);
-        let left = limit
-            .window
-            .saturating_sub(now.duration_since(window.started));
-        let reset = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let reset = count.reset_secs();
         let mut headers = vec![
             ("RateLimit-Scope", "rest".to_owned()),
-            ("RateLimit-Limit", limit.limit.to_string()),
-            (
-                "RateLimit-Remaining",
-                limit.limit.saturating_sub(window.used).to_string(),
-            ),
+            ("RateLimit-Limit", count.limit.to_string()),
+            ("RateLimit-Remaining", count.remaining.to_string()),
             ("RateLimit-Reset", reset.to_string()),
         ];
-        let exceeded = (window.used > limit.limit).then(|| {
-            headers.push(("RateLimit-Warning", "You have exceeded your API rate limit.".to_owned()));
-            let mut answer = Answer::json(
-                429,
-                json!({
-                    "message": format!("You have exceeded your API rate limit. Please wait {reset} seconds before making more requests."),
-                    "scope": "rest",
-                    "limit": limit.limit,
-                    "current": window.used,
-                    "reset": reset,
-                }),
-            );
+        let exceeded = count.exceeded.then(|| {
+            headers.push((
+                "RateLimit-Warning",
+                "You have exceeded your API rate limit.".to_owned(),
+            ));
+            let mut answer = rate_limited(count.limit, count.used, reset);
             answer.headers = headers.clone();
             answer
         });
@@ -321,33 +127,23 @@ impl State {
     }
 
     fn raw_state(&self, build: &Build, now: Instant) -> (String, bool) {
-        if let Some(cancelled) = build.cancelled_at {
-            let state = if now.duration_since(cancelled) < self.config.canceling {
-                "canceling"
-            } else {
-                "canceled"
-            };
-            return (state.to_owned(), false);
-        }
-        if let Some((state, blocked)) = &build.forced {
+        let phase = build.life.phase(&self.timings, now);
+        if let (Some((state, blocked)), false) = (&build.forced, build.life.cancelled_at.is_some())
+        {
             return (state.clone(), *blocked);
         }
-        let age = now.duration_since(build.created);
-        let scheduled = self.config.scheduled;
-        let finished = scheduled + self.config.running;
-        let state = if age < scheduled {
-            "scheduled"
-        } else {
-            match build.outcome {
-                Outcome::Hang => "running",
-                Outcome::Fail if age < scheduled + self.config.running / 2 => "running",
-                Outcome::Fail if age < finished => "failing",
-                Outcome::Fail => "failed",
-                Outcome::Pass | Outcome::StatusError if age < finished => "running",
-                Outcome::Pass | Outcome::StatusError => "passed",
-            }
+        let (state, blocked) = match phase {
+            Phase::Queued => ("scheduled", false),
+            Phase::Running => ("running", false),
+            Phase::Failing => ("failing", false),
+            Phase::Passed => ("passed", false),
+            Phase::Failed => ("failed", false),
+            // A build waiting at a block step: Buildkite keeps it `passed` with `blocked`.
+            Phase::Blocked => ("passed", true),
+            Phase::Canceling => ("canceling", false),
+            Phase::Canceled => ("canceled", false),
         };
-        (state.to_owned(), false)
+        (state.to_owned(), blocked)
     }
 
     fn is_terminal(state: &str, blocked: bool) -> bool {
@@ -364,8 +160,8 @@ impl State {
         include_pipeline: bool,
     ) -> Value {
         let (state, blocked) = self.raw_state(build, now);
-        let at = |offset: Duration| iso8601(build.created_wall + offset);
-        let age = now.duration_since(build.created);
+        let at = |offset: Duration| iso8601(build.life.started_wall + offset);
+        let age = build.life.age(now);
         let started = (age >= self.config.scheduled).then(|| at(self.config.scheduled));
         let finished = Self::is_terminal(&state, blocked).then(|| at(age));
         let web_url = format!(
@@ -385,7 +181,7 @@ impl State {
             "state": state,
             "blocked": blocked,
             "blocked_state": "",
-            "cancel_reason": if build.cancelled_at.is_some() { json!("canceled via API") } else { Value::Null },
+            "cancel_reason": if build.life.cancelled_at.is_some() { json!("canceled via API") } else { Value::Null },
             "message": build.message,
             "commit": build.commit,
             "branch": build.branch,
@@ -423,7 +219,7 @@ impl State {
 
     pub fn create(&self, organization: &str, pipeline: &str, body: &[u8]) -> Answer {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
-            return Answer::message(400, "Problems parsing JSON");
+            return message(400, "Problems parsing JSON");
         };
         let text = |key: &str| {
             body.get(key)
@@ -458,22 +254,21 @@ impl State {
             Ok(meta_data) => meta_data,
             Err(answer) => return answer,
         };
-        let outcome = match requested_outcome(&env) {
+        let outcome = match Requested::from_value(env.get("SQ_HEAD_URIS")) {
             Requested::Build(outcome) => outcome,
             Requested::TriggerError => {
-                return Answer::message(
+                return message(
                     422,
                     "Build could not be created: refused by the trigger-error outcome marker",
                 );
             }
             Requested::Unknown(token) => {
-                return Answer::message(
+                return message(
                     422,
                     &format!("Build could not be created: unknown outcome marker {token:?}"),
                 );
             }
         };
-        let now = Instant::now();
         let mut inner = self.lock();
         let pipeline_state = inner
             .pipelines
@@ -484,9 +279,7 @@ impl State {
         let build = Build {
             number,
             uuid: uuid(),
-            created: now,
-            created_wall: SystemTime::now(),
-            outcome,
+            life: Lifecycle::new(outcome),
             branch: text("branch").unwrap_or_default().to_owned(),
             commit: text("commit").unwrap_or_default().to_owned(),
             message: body
@@ -496,10 +289,16 @@ impl State {
                 .to_owned(),
             env,
             meta_data,
-            cancelled_at: None,
             forced: None,
         };
-        let json = self.build_json(organization, pipeline, &build, now, true, true);
+        let json = self.build_json(
+            organization,
+            pipeline,
+            &build,
+            build.life.started,
+            true,
+            true,
+        );
         pipeline_state.builds.insert(number, build);
         Answer::json(201, json)
     }
@@ -508,10 +307,10 @@ impl State {
         let now = Instant::now();
         let inner = self.lock();
         let Some(build) = find(&inner, organization, pipeline, number) else {
-            return Answer::message(404, "No build found");
+            return message(404, "No build found");
         };
-        if build.outcome == Outcome::StatusError {
-            return Answer::message(
+        if build.life.outcome == Outcome::StatusError {
+            return message(
                 500,
                 "Internal Server Error (the status-error outcome marker)",
             );
@@ -533,18 +332,20 @@ impl State {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
-            return Answer::message(404, "No build found");
+            return message(404, "No build found");
         };
         let (state, blocked) = self.raw_state(build, now);
         if Self::is_terminal(&state, blocked) {
-            return Answer::message(
+            return message(
                 422,
                 "Build can't be canceled because it's already finished.",
             );
         }
-        if build.cancelled_at.is_none() {
-            build.cancelled_at = Some(now);
+        // Buildkite's REST cancel only takes scheduled, running and failing builds.
+        if blocked || state == "blocked" {
+            return message(422, "Build can't be canceled because it's blocked.");
         }
+        build.life.cancel(now);
         let build = &*build;
         Answer::json(
             200,
@@ -553,16 +354,6 @@ impl State {
     }
 
     pub fn list(&self, organization: &str, pipeline: &str, query: &Query, path: &str) -> Answer {
-        let per_page = query
-            .get("per_page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(30)
-            .clamp(1, 100);
-        let page = query
-            .get("page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1)
-            .max(1);
         let mut states: Vec<String> = query
             .all("state")
             .chain(query.all("state[]"))
@@ -600,11 +391,9 @@ impl State {
             .filter(|b| branches.is_empty() || branches.contains(&b.branch.as_str()))
             .filter(|b| states.is_empty() || states.contains(&self.raw_state(b, now).0))
             .collect();
-        let pages = matching.len().div_ceil(per_page).max(1);
-        let body: Vec<Value> = matching
+        let (page, link) = query.paginate(matching, &self.base_url, path);
+        let body: Vec<Value> = page
             .iter()
-            .skip((page - 1).saturating_mul(per_page))
-            .take(per_page)
             .map(|b| {
                 self.build_json(
                     organization,
@@ -617,31 +406,8 @@ impl State {
             })
             .collect();
         let mut answer = Answer::json(200, Value::Array(body));
-        let link = |target: usize, rel: &str| {
-            let mut pairs: Vec<(String, String)> = query
-                .pairs
-                .iter()
-                .filter(|(k, _)| k != "page" && k != "per_page")
-                .cloned()
-                .collect();
-            pairs.push(("page".to_owned(), target.to_string()));
-            pairs.push(("per_page".to_owned(), per_page.to_string()));
-            let encoded = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
-                .finish();
-            format!("<{}{path}?{encoded}>; rel=\"{rel}\"", self.base_url)
-        };
-        let mut links = Vec::new();
-        if page < pages {
-            links.push(link(page + 1, "next"));
-            links.push(link(pages, "last"));
-        }
-        if page > 1 {
-            links.push(link(1, "first"));
-            links.push(link(page - 1, "prev"));
-        }
-        if !links.is_empty() {
-            answer.headers.push(("Link", links.join(", ")));
+        if let Some(link) = link {
+            answer.headers.push(("Link", link));
         }
         answer
     }
@@ -658,7 +424,7 @@ impl State {
         match find_mut(&mut inner, organization, pipeline, &number.to_string()) {
             Some(build) => {
                 build.forced = Some((state.to_owned(), blocked));
-                build.cancelled_at = None;
+                build.life.cancelled_at = None;
                 true
             }
             None => false,
@@ -671,8 +437,8 @@ impl State {
             number: build.number,
             state,
             blocked,
-            outcome: build.outcome.token(),
-            cancel_requested: build.cancelled_at.is_some(),
+            outcome: build.life.outcome.token(),
+            cancel_requested: build.life.cancelled_at.is_some(),
             env: build.env.clone(),
             meta_data: build.meta_data.clone(),
             branch: build.branch.clone(),
@@ -745,19 +511,6 @@ fn find_mut<'a>(
         .get_mut(&parse_number(number)?)
 }
 
-fn uuid() -> String {
-    let value = fastrand::u128(..);
-    let hex = format!("{value:032x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
-}
-
 fn job_json(web_url: &str, build: &Build, index: usize, build_state: &str) -> Value {
     let job_state = match build_state {
         "scheduled" => "scheduled",
@@ -786,9 +539,9 @@ fn job_json(web_url: &str, build: &Build, index: usize, build_state: &str) -> Va
         "exit_status": if job_state == "failed" { json!(1) } else if job_state == "passed" { json!(0) } else { Value::Null },
         "artifact_paths": "reports/**/*",
         "agent": null,
-        "created_at": iso8601(build.created_wall),
-        "scheduled_at": iso8601(build.created_wall),
-        "runnable_at": iso8601(build.created_wall),
+        "created_at": iso8601(build.life.started_wall),
+        "scheduled_at": iso8601(build.life.started_wall),
+        "runnable_at": iso8601(build.life.started_wall),
         "started_at": null,
         "finished_at": null,
         "retried": false,
@@ -840,40 +593,16 @@ fn pipeline_json(base_url: &str, organization: &str, pipeline: &str) -> Value {
     })
 }
 
-/// A parsed query string, keeping repeated keys in order.
-#[derive(Debug, Default)]
-pub(crate) struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    pub fn parse(query: Option<&str>) -> Query {
-        Query {
-            pairs: query
-                .map(|q| {
-                    url::form_urlencoded::parse(q.as_bytes())
-                        .into_owned()
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn flag(&self, key: &str) -> bool {
-        self.get(key) == Some("true")
-    }
+/// Buildkite's 429 answer.
+pub(crate) fn rate_limited(limit: u32, current: u32, reset: u64) -> Answer {
+    Answer::json(
+        429,
+        json!({
+            "message": format!("You have exceeded your API rate limit. Please wait {reset} seconds before making more requests."),
+            "scope": "rest",
+            "limit": limit,
+            "current": current,
+            "reset": reset,
+        }),
+    )
 }

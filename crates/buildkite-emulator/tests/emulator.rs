@@ -273,11 +273,12 @@ async fn status_error_builds_answer_500_and_forced_states_stick() {
         body["finished_at"].is_null(),
         "a blocked build has not finished"
     );
-    // A blocked build can still be cancelled.
+    // Buildkite's REST cancel only takes scheduled, running and failing builds.
     let response = client
         .send(reqwest::Method::PUT, &format!("{BUILDS}/2/cancel"), None)
         .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 422);
+    assert!(!emulator.build("acme", "app", 2).unwrap().cancel_requested);
     assert!(emulator.force_state("acme", "app", 2, "teleported", false));
     assert_eq!(client.state(2).await, "teleported");
     assert_eq!(

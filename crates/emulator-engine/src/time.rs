@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `2026-08-01T10:00:05.123Z`
-pub(crate) fn iso8601(at: SystemTime) -> String {
+pub fn iso8601(at: SystemTime) -> String {
     let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = since_epoch.as_secs();
     let (days, day_secs) = (secs / 86_400, secs % 86_400);
