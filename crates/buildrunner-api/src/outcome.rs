@@ -20,6 +20,10 @@ pub enum Outcome {
     Fail,
     /// `hang`: the build stays `Running` until cancelled.
     Hang,
+    /// `block`: the build waits for a person (Buildkite `passed` + `blocked`, GitHub Actions
+    /// `waiting`, GitLab `manual`); it is never `Succeeded`. A cancel ends it, or is refused
+    /// with [`Error::Rejected`](crate::Error::Rejected) where the CI refuses it.
+    Block,
     /// `trigger-error`: `trigger` returns an error and creates nothing.
     TriggerError,
     /// `status-error`: `status` returns an error.
@@ -28,10 +32,11 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Pass,
         Outcome::Fail,
         Outcome::Hang,
+        Outcome::Block,
         Outcome::TriggerError,
         Outcome::StatusError,
     ];
@@ -42,6 +47,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Hang => "hang",
+            Outcome::Block => "block",
             Outcome::TriggerError => "trigger-error",
             Outcome::StatusError => "status-error",
         }
@@ -98,10 +104,11 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A marker whose token is not one of `fail`, `hang`, `trigger-error`, `status-error`.
+/// A marker whose token is not one of `pass`, `fail`, `hang`, `block`, `trigger-error`,
+/// `status-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown outcome marker token {token:?} (expected pass, fail, hang, trigger-error or status-error)"
+    "unknown outcome marker token {token:?} (expected pass, fail, hang, block, trigger-error or status-error)"
 )]
 pub struct UnknownOutcome {
     /// The token as found.

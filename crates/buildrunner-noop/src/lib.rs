@@ -9,7 +9,7 @@
 //! `noop:<outcome>:<nonce>:<check>`, for example
 //! `noop:pass:5f0c2d9e8b7a61430e9d7c2b1a0f3e4d:9a3c01fe`:
 //!
-//! - `<outcome>` is `pass`, `fail`, `hang` or `status-error` (a `trigger-error` creates no build);
+//! - `<outcome>` is `pass`, `fail`, `hang`, `block` or `status-error` (a `trigger-error` creates no build);
 //! - `<nonce>` is 32 lowercase hex digits: random, or derived from the idempotency key, so
 //!   the same key gives the same id and ids never collide across instances;
 //! - `<check>` is 8 hex digits of a checksum over the rest. An id that has this shape but a
@@ -19,12 +19,13 @@
 //! # Lifecycle
 //!
 //! A build is terminal from its first status: `pass` is `Succeeded`, `fail` is `Failed`.
-//! `hang` stays `Running` until cancelled. `status-error` makes every `status` fail with a
+//! `hang` and `block` (waiting for a person) stay `Running` until cancelled. `status-error`
+//! makes every `status` fail with a
 //! retryable [`Error::Unavailable`].
 //!
 //! # Cancel
 //!
-//! Cancelling a terminal build is a no-op. Cancelling a `hang` build is remembered by the
+//! Cancelling a terminal build is a no-op. Cancelling a `hang` or `block` build is remembered by the
 //! runner that accepted it, which reports the build `Cancelled` from then on; a fresh runner
 //! (another process, a restart) has no record of it and still reports `Running`. The
 //! capabilities declare `cancel_observable` for that reason, and `status_survives_restart`
@@ -132,7 +133,7 @@ impl NoopId {
     /// Parses an id strictly; `Ok(None)` means well-formed but never minted (bad checksum).
     fn parse(id: &BuildId) -> Result<Option<NoopId>> {
         const FORMAT: &str =
-            "expected noop:<pass|fail|hang|status-error>:<32 hex digits>:<8 hex digits>";
+            "expected noop:<pass|fail|hang|block|status-error>:<32 hex digits>:<8 hex digits>";
         let mut parts = id.as_str().split(':');
         let (Some(ID_PREFIX), Some(token), Some(nonce), Some(check), None) = (
             parts.next(),
@@ -219,8 +220,9 @@ impl BuildRunner for NoopRunner {
         let status = match outcome {
             Outcome::Pass => BuildStatus::Succeeded,
             Outcome::Fail => BuildStatus::Failed,
-            Outcome::Hang if self.is_cancelled(nonce) => BuildStatus::Cancelled,
-            Outcome::Hang => BuildStatus::Running,
+            Outcome::Hang | Outcome::Block if self.is_cancelled(nonce) => BuildStatus::Cancelled,
+            // A build waiting for a person is still under way: never green.
+            Outcome::Hang | Outcome::Block => BuildStatus::Running,
             Outcome::StatusError | Outcome::TriggerError => {
                 return Err(Error::Unavailable {
                     message: format!(
@@ -236,7 +238,7 @@ impl BuildRunner for NoopRunner {
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
         let NoopId { outcome, nonce } = NoopId::parse(id)?.ok_or_else(|| id.not_found())?;
-        if outcome == Outcome::Hang {
+        if matches!(outcome, Outcome::Hang | Outcome::Block) {
             self.cancelled
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -256,6 +258,7 @@ mod tests {
             Outcome::Pass,
             Outcome::Fail,
             Outcome::Hang,
+            Outcome::Block,
             Outcome::StatusError,
         ] {
             for nonce in [0, 1, u128::MAX, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef] {

@@ -47,6 +47,20 @@ async fn unmarked_builds_succeed_and_fail_marked_builds_fail() {
 }
 
 #[tokio::test]
+async fn block_waits_for_a_person_never_green_until_a_cancel_ends_it() {
+    let runner = NoopRunner::new();
+    let id = trigger(&runner, "https://x/pull/1?buildrunner-outcome=block").await;
+    let report = runner.status(&id).await.unwrap();
+    assert_eq!(report.status, BuildStatus::Running);
+    assert_eq!(report.metadata["outcome"], "block");
+    runner.cancel(&id).await.unwrap();
+    assert_eq!(
+        runner.status(&id).await.unwrap().status,
+        BuildStatus::Cancelled
+    );
+}
+
+#[tokio::test]
 async fn hang_runs_until_cancelled_and_the_cancel_is_seen_by_the_same_runner() {
     let runner = NoopRunner::new();
     let id = trigger(&runner, "https://x/pull/1?buildrunner-outcome=hang").await;
