@@ -22,7 +22,7 @@ pub use log::{LoggedRequest, RequestLog};
 pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};
 pub use server::{Answer, Platform, RateVerdict, serve};
-pub use time::iso8601;
+pub use time::{iso8601, parse_iso8601};
 
 /// The state every emulator keeps besides its builds: faults, rate windows, request log.
 #[derive(Debug)]
