@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use buildkite_emulator::{Emulator, EmulatorConfig};
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
-use buildrunner_conformance::{Environment, Harness, HarnessRegistration, Timing};
+use buildrunner_conformance::{
+    Environment, Harness, HarnessRegistration, RunnerEnvironment, Timing, malformed_path_ids,
+};
 
 use crate::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
 
@@ -17,32 +19,28 @@ const EMULATOR_TOKEN: &str = "conformance-token";
 const ORG: &str = "acme";
 const PIPELINE: &str = "conformance";
 
-struct EmulatorHarness;
-
-struct BuildkiteEnvironment {
-    // Kept alive for as long as the environment; dropping it stops the emulator.
-    _emulator: Option<Emulator>,
+/// An environment of runners over `config`; `keep_alive` (the emulator) lives as long.
+fn environment(
     config: BuildkiteConfig,
     token: Token,
-    runner: Arc<BuildkiteRunner>,
-}
-
-impl BuildkiteEnvironment {
-    fn new(
-        emulator: Option<Emulator>,
-        config: BuildkiteConfig,
-        token: Token,
-    ) -> Result<Self, String> {
+    keep_alive: impl std::any::Any + Send + Sync,
+) -> Result<Box<dyn Environment>, String> {
+    let unknown = BuildId::new(format!(
+        "{}/{}/987654321",
+        config.organization, config.pipeline
+    ));
+    let malformed = malformed_path_ids(&config.organization, &config.pipeline);
+    let make = move || -> Result<Arc<dyn BuildRunner>, String> {
         let runner = BuildkiteRunner::new("conformance", config.clone(), token.clone())
             .map_err(|e| e.to_string())?;
-        Ok(BuildkiteEnvironment {
-            _emulator: emulator,
-            config,
-            token,
-            runner: Arc::new(runner),
-        })
-    }
+        Ok(Arc::new(runner))
+    };
+    Ok(Box::new(RunnerEnvironment::new(
+        make, unknown, malformed, keep_alive,
+    )?))
 }
+
+struct EmulatorHarness;
 
 #[async_trait]
 impl Harness for EmulatorHarness {
@@ -70,46 +68,7 @@ impl Harness for EmulatorHarness {
         config.http.initial_backoff = Duration::from_millis(10);
         config.http.max_retry_wait = Duration::from_secs(2);
         let token = Token::new(EMULATOR_TOKEN).map_err(|e| e.to_string())?;
-        Ok(Box::new(BuildkiteEnvironment::new(
-            Some(emulator),
-            config,
-            token,
-        )?))
-    }
-}
-
-#[async_trait]
-impl Environment for BuildkiteEnvironment {
-    fn runner(&self) -> Arc<dyn BuildRunner> {
-        self.runner.clone()
-    }
-
-    async fn fresh_runner(&self) -> Result<Arc<dyn BuildRunner>, String> {
-        let runner = BuildkiteRunner::new("conformance", self.config.clone(), self.token.clone())
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(runner))
-    }
-
-    fn unknown_build_id(&self) -> BuildId {
-        BuildId::new(format!(
-            "{}/{}/987654321",
-            self.config.organization, self.config.pipeline
-        ))
-    }
-
-    fn malformed_build_ids(&self) -> Vec<BuildId> {
-        let (org, pipeline) = (&self.config.organization, &self.config.pipeline);
-        vec![
-            BuildId::new(""),
-            BuildId::new("42"),
-            BuildId::new(format!("{org}/{pipeline}")),
-            BuildId::new(format!("{org}/{pipeline}/0")),
-            BuildId::new(format!("{org}/{pipeline}/042")),
-            BuildId::new(format!("{org}/{pipeline}/x")),
-            BuildId::new(format!("{org}/{pipeline}/1/extra")),
-            BuildId::new(format!("{org}-other/{pipeline}/1")),
-            BuildId::new(format!("{org}/{pipeline}-other/1")),
-        ]
+        environment(config, token, emulator)
     }
 }
 
@@ -166,11 +125,7 @@ impl Harness for LiveHarness {
     async fn environment(&self) -> Result<Box<dyn Environment>, String> {
         let config = BuildkiteConfig::new(self.organization.clone(), self.pipeline.clone())
             .map_err(|e| e.to_string())?;
-        Ok(Box::new(BuildkiteEnvironment::new(
-            None,
-            config,
-            self.token.clone(),
-        )?))
+        environment(config, self.token.clone(), ())
     }
 }
 

@@ -67,7 +67,10 @@ impl BuildkiteCore {
         let request = Request::new(Method::POST, self.builds_url.clone()).json(body);
         let decode = |reply: &Reply| reply.decode::<Build>(&op).map(|build| build.number);
         let lookup = key.map(|key| move || self.find_by_key(key));
-        self.http.create(&op, &request, decode, lookup).await
+        let refused = |reply: &Reply| reply.error(&op);
+        self.http
+            .create(&op, &request, decode, refused, lookup)
+            .await
     }
 
     /// `GET .../builds?meta_data[...]=key`: the oldest build created with this idempotency key.

@@ -43,6 +43,78 @@ pub trait Environment: Send + Sync {
     fn malformed_build_ids(&self) -> Vec<BuildId>;
 }
 
+/// The [`Environment`] most harnesses need: a runner, a way to make a fresh one over the
+/// same builds, the ids to try, and whatever must live as long as the environment (an
+/// in-process emulator, say).
+pub struct RunnerEnvironment {
+    runner: Arc<dyn BuildRunner>,
+    fresh: Box<dyn Fn() -> Result<Arc<dyn BuildRunner>, String> + Send + Sync>,
+    unknown: BuildId,
+    malformed: Vec<BuildId>,
+    _keep_alive: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl RunnerEnvironment {
+    /// An environment whose runners `make` builds; `keep_alive` is dropped with it.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `make` fails with for the first runner.
+    pub fn new(
+        make: impl Fn() -> Result<Arc<dyn BuildRunner>, String> + Send + Sync + 'static,
+        unknown: BuildId,
+        malformed: Vec<BuildId>,
+        keep_alive: impl std::any::Any + Send + Sync,
+    ) -> Result<Self, String> {
+        Ok(RunnerEnvironment {
+            runner: make()?,
+            fresh: Box::new(make),
+            unknown,
+            malformed,
+            _keep_alive: Box::new(keep_alive),
+        })
+    }
+}
+
+#[async_trait]
+impl Environment for RunnerEnvironment {
+    fn runner(&self) -> Arc<dyn BuildRunner> {
+        Arc::clone(&self.runner)
+    }
+
+    async fn fresh_runner(&self) -> Result<Arc<dyn BuildRunner>, String> {
+        (self.fresh)()
+    }
+
+    fn unknown_build_id(&self) -> BuildId {
+        self.unknown.clone()
+    }
+
+    fn malformed_build_ids(&self) -> Vec<BuildId> {
+        self.malformed.clone()
+    }
+}
+
+/// Malformed and foreign ids for a backend whose ids are `{first}/{second}/{number}`
+/// (Buildkite's `org/pipeline/42`, GitHub's `owner/repo/30433642`).
+pub fn malformed_path_ids(first: &str, second: &str) -> Vec<BuildId> {
+    [
+        String::new(),
+        "42".to_owned(),
+        format!("{first}/{second}"),
+        format!("{first}/{second}/0"),
+        format!("{first}/{second}/042"),
+        format!("{first}/{second}/x"),
+        format!("{first}/{second}/-1"),
+        format!("{first}/{second}/1/extra"),
+        format!("{first}-other/{second}/1"),
+        format!("{first}/{second}-other/1"),
+    ]
+    .into_iter()
+    .map(BuildId::new)
+    .collect()
+}
+
 /// How fast a harness's builds move, and how hard the suite may push it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {

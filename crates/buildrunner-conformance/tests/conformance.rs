@@ -15,10 +15,11 @@ use libtest_mimic::{Arguments, Trial};
 // The one place this binary links its backends: their registrations and harnesses are only
 // collected from crates something references.
 use buildrunner_buildkite as _;
+use buildrunner_github_actions as _;
 use buildrunner_noop as _;
 
 /// The backends this binary must see registered; a forgotten link line fails loudly.
-const EXPECTED_BACKENDS: &[&str] = &["buildkite", "noop"];
+const EXPECTED_BACKENDS: &[&str] = &["buildkite", "github-actions", "noop"];
 
 #[derive(Debug, Clone)]
 enum Cell {

@@ -13,26 +13,29 @@ use buildrunner_api::{Error, Result};
 use crate::{HttpClient, Operation, Reply, Request, SendError, Verdict};
 
 impl HttpClient {
-    /// Sends a create `request`; `decode` reads a 2xx answer; `lookup`, when the create is
-    /// keyed, finds what an earlier attempt created.
+    /// Sends a create `request`; `decode` reads a 2xx answer; `refused` says what a refusal
+    /// (a 4xx other than a rate limit) means; `lookup`, when the create is keyed, finds what
+    /// an earlier attempt created.
     ///
     /// # Errors
     ///
-    /// The platform's refusal ([`Reply::error`]); [`Error::Unavailable`] when the outcome
+    /// The platform's refusal as `refused` maps it; [`Error::Unavailable`] when the outcome
     /// stays unknown; the transport errors after retries.
-    pub async fn create<T, D, L, LFut>(
+    pub async fn create<T, D, R, L, LFut>(
         &self,
         op: &Operation,
         request: &Request<'_>,
         decode: D,
+        refused: R,
         lookup: Option<L>,
     ) -> Result<T>
     where
         D: Fn(&Reply) -> Result<T>,
+        R: Fn(&Reply) -> Error,
         L: Fn() -> LFut,
         LFut: Future<Output = Result<Option<T>>>,
     {
-        let (decode, lookup) = (&decode, &lookup);
+        let (decode, refused, lookup) = (&decode, &refused, &lookup);
         self.retrying(op, |deadline| async move {
             let settle = |error: Error| async move {
                 match lookup {
@@ -57,7 +60,7 @@ impl HttpClient {
                     wait: reply.rate_limit_wait(),
                 },
                 Ok(reply) if reply.is_transient() => settle(reply.error(op)).await,
-                Ok(reply) => Verdict::Done(Err(reply.error(op))),
+                Ok(reply) => Verdict::Done(Err(refused(&reply))),
                 Err(e @ SendError::Connect(_)) => Verdict::Retry {
                     error: self.error(e, op),
                     wait: None,

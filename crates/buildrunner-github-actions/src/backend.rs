@@ -1,0 +1,168 @@
+//! The [`BuildRunner`] implementation: trigger, status and cancel over GitHub Actions.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use buildrunner_api::{
+    BuildId, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+};
+
+use crate::core::{Dispatched, GitHubCore, KEY_LOOKBACK};
+use crate::id::{format_id, parse_id};
+use crate::model::dispatch_inputs;
+use crate::{Credentials, GitHubActionsConfig, NAME};
+
+/// What the GitHub Actions backend can do with keys on (the default `key_input`). GitHub
+/// does not hand dispatch inputs back, so caller metadata does not round-trip.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    metadata_round_trip: false,
+    web_url: true,
+    idempotent_trigger: true,
+    status_survives_restart: true,
+    cancel_observable: true,
+    outcome_markers: true,
+};
+
+/// A runner for one GitHub Actions workflow.
+///
+/// ```no_run
+/// use buildrunner_api::{BuildRunner, Change, TriggerRequest};
+/// use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner};
+/// use buildrunner_http::Token;
+///
+/// # async fn example() -> buildrunner_api::Result<()> {
+/// let config = GitHubActionsConfig::new("acme", "app", "buildrunner.yml")?;
+/// let token = Token::from_env("GITHUB_TOKEN", "the GitHub token")?;
+/// let runner = GitHubActionsRunner::new("main", config, Credentials::Token(token))?;
+/// let id = runner
+///     .trigger(&TriggerRequest::new(vec![Change::new(["https://github.com/acme/app/pull/7"])])?)
+///     .await?;
+/// println!("{id}: {}", runner.status(&id).await?.status);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GitHubActionsRunner {
+    queue: String,
+    core: GitHubCore,
+}
+
+impl GitHubActionsRunner {
+    /// A runner that dispatches the configured workflow for `queue`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the client cannot be built, a credential cannot be sent
+    /// in a header, an App key is not an RSA PEM key, or dispatches would carry more than
+    /// 25 inputs.
+    pub fn new(
+        queue: impl Into<String>,
+        config: GitHubActionsConfig,
+        credentials: Credentials,
+    ) -> Result<Self> {
+        config.check_inputs()?;
+        Ok(GitHubActionsRunner {
+            queue: queue.into(),
+            core: GitHubCore::new(config, &credentials)?,
+        })
+    }
+
+    /// The registry's factory.
+    pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
+        let (built, credentials) = GitHubActionsConfig::from_queue(config)?;
+        GitHubActionsRunner::new(config.queue.clone(), built, credentials)
+    }
+
+    /// The configuration this runner uses.
+    pub fn config(&self) -> &GitHubActionsConfig {
+        &self.core.config
+    }
+}
+
+/// A fresh dispatch id: 32 hex digits.
+fn dispatch_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+#[async_trait]
+impl BuildRunner for GitHubActionsRunner {
+    fn backend_name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            idempotent_trigger: self.core.config.key_input.is_some(),
+            ..CAPABILITIES
+        }
+    }
+
+    async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
+        let config = &self.core.config;
+        let started = SystemTime::now();
+        let key = match (&config.key_input, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(run_id) = self.core.find_by_key(key, started - KEY_LOOKBACK).await? {
+                    tracing::info!(
+                        run_id,
+                        "idempotency key already used; returning the existing run"
+                    );
+                    return Ok(format_id(config, run_id));
+                }
+                Some(key.to_owned())
+            }
+            (Some(_), None) => Some(dispatch_id()),
+        };
+        let named_key = config.key_input.as_deref().zip(key.as_deref());
+        let inputs = dispatch_inputs(&config.extra_inputs, &self.queue, request, named_key);
+        let run_id = match self.core.dispatch(&inputs, key.as_deref()).await? {
+            Dispatched::Run(run_id) => run_id,
+            Dispatched::NoDetails => match &key {
+                Some(key) => self.core.find_dispatched(key, started).await?,
+                None => {
+                    return Err(Error::Protocol {
+                        message: format!(
+                            "trigger {}/{}: GitHub answered without run details and key_input is off, \
+                             so the run cannot be found; set key_input and use it in the workflow's run-name",
+                            config.owner, config.repo
+                        ),
+                        source: None,
+                    });
+                }
+            },
+        };
+        let id = format_id(config, run_id);
+        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        Ok(id)
+    }
+
+    async fn status(&self, id: &BuildId) -> Result<BuildReport> {
+        let run_id = parse_id(&self.core.config, id)?;
+        self.core.get_run(id, run_id).await
+    }
+
+    async fn cancel(&self, id: &BuildId) -> Result<()> {
+        let run_id = parse_id(&self.core.config, id)?;
+        let Some(refusal) = self.core.cancel_run(id, run_id).await? else {
+            tracing::info!(build = %id, "cancel accepted");
+            return Ok(());
+        };
+        // GitHub answers 409 for a completed run; check rather than trust the message.
+        let report = self.status(id).await?;
+        if report.metadata.get("github_status").map(String::as_str) == Some("completed") {
+            return Ok(());
+        }
+        let status = report
+            .metadata
+            .get("github_status")
+            .cloned()
+            .unwrap_or_default();
+        Err(match refusal {
+            Error::Rejected { message } => Error::Rejected {
+                message: format!("{message} (the run is still {status:?})"),
+            },
+            other => other,
+        })
+    }
+}

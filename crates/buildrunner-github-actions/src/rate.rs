@@ -1,0 +1,141 @@
+//! GitHub's rate-limit headers: `x-ratelimit-remaining` / `x-ratelimit-reset` (epoch
+//! seconds) per `x-ratelimit-resource`. A refusal is a 429, or a 403 that is a rate limit
+//! only when no requests remain or the message names a secondary limit; it waits what
+//! `retry-after` says, else until the reset when none remain, else at least a minute.
+
+use std::time::{Duration, SystemTime};
+
+use buildrunner_http::rate::{HeaderWindow, ResetClock, header_number, retry_after};
+use buildrunner_http::{RateObservation, RateScheme, StatusCode, header::HeaderMap, human_message};
+
+const CORE: HeaderWindow = HeaderWindow {
+    scope: "core",
+    remaining: "x-ratelimit-remaining",
+    reset: "x-ratelimit-reset",
+    clock: ResetClock::EpochSeconds,
+};
+
+/// How long GitHub asks a client to back off a secondary limit that names no wait.
+const SECONDARY_WAIT: Duration = Duration::from_secs(60);
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct GitHubRateScheme;
+
+impl RateScheme for GitHubRateScheme {
+    fn observe(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> RateObservation {
+        let window = CORE.read(headers, now).map(|mut window| {
+            if let Some(resource) = headers
+                .get("x-ratelimit-resource")
+                .and_then(|v| v.to_str().ok())
+            {
+                window.scope = resource.to_owned();
+            }
+            window
+        });
+        let spent = header_number(headers, CORE.remaining).is_some_and(|r| r <= 0.0);
+        let secondary = || {
+            human_message(body)
+                .is_some_and(|m| m.to_ascii_lowercase().contains("secondary rate limit"))
+        };
+        let refused = match status {
+            StatusCode::TOO_MANY_REQUESTS => true,
+            StatusCode::FORBIDDEN => spent || secondary() || retry_after(headers).is_some(),
+            _ => false,
+        };
+        let wait = retry_after(headers)
+            .or_else(|| spent.then(|| window.as_ref().map(|w| w.reset_in)).flatten())
+            .unwrap_or(SECONDARY_WAIT);
+        RateObservation {
+            windows: window.into_iter().collect(),
+            refused: refused.then_some(Some(wait)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use buildrunner_http::header::HeaderValue;
+    use std::time::UNIX_EPOCH;
+
+    fn observe(status: u16, headers: &[(&'static str, &str)], body: &str) -> RateObservation {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        GitHubRateScheme.observe(
+            StatusCode::from_u16(status).unwrap(),
+            &map,
+            body.as_bytes(),
+            UNIX_EPOCH + Duration::from_secs(1_000_000),
+        )
+    }
+
+    const SPENT: [(&str, &str); 3] = [
+        ("x-ratelimit-remaining", "0"),
+        ("x-ratelimit-reset", "1000042"),
+        ("x-ratelimit-resource", "core"),
+    ];
+
+    #[test]
+    fn a_403_is_a_rate_limit_only_when_spent_or_secondary() {
+        assert_eq!(
+            observe(403, &SPENT, r#"{"message":"API rate limit exceeded"}"#).refusal_wait(),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
+            observe(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "4000"),
+                    ("x-ratelimit-reset", "1000042")
+                ],
+                r#"{"message":"You have exceeded a secondary rate limit."}"#
+            )
+            .refusal_wait(),
+            Some(SECONDARY_WAIT)
+        );
+        assert_eq!(
+            observe(
+                403,
+                &[("retry-after", "17")],
+                r#"{"message":"You have exceeded a secondary rate limit"}"#
+            )
+            .refusal_wait(),
+            Some(Duration::from_secs(17))
+        );
+        let denied = observe(
+            403,
+            &[
+                ("x-ratelimit-remaining", "4000"),
+                ("x-ratelimit-reset", "1000042"),
+            ],
+            r#"{"message":"Resource not accessible by integration"}"#,
+        );
+        assert_eq!(denied.refused, None);
+        assert_eq!(denied.windows[0].remaining, 4000);
+    }
+
+    #[test]
+    fn retry_after_wins_and_a_bare_429_waits_a_minute() {
+        let mut headers = SPENT.to_vec();
+        headers.push(("retry-after", "3"));
+        assert_eq!(
+            observe(429, &headers, "").refusal_wait(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(observe(429, &[], "").refusal_wait(), Some(SECONDARY_WAIT));
+        assert_eq!(observe(200, &SPENT, "").refused, None);
+        assert_eq!(
+            observe(200, &SPENT, "").windows[0].reset_in,
+            Duration::from_secs(42)
+        );
+    }
+}
