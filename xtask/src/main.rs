@@ -16,7 +16,8 @@ Tasks:
   faults        the Buildkite fault matrix, printed
   conformance [--backend NAME] [--live] [-- TRIAL ARGS]
                 every conformance check against every registered backend, as a matrix;
-                --live adds the live harnesses (they need credentials, see docs/conformance.md)
+                --live adds the live harnesses (they need credentials, see docs/conformance.md);
+                then plants one bug per check and prints `planted bugs: N/N checks caught`
   bench [--quick] [--json PATH]
                 the Buildkite backend against bare reqwest on the emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
@@ -62,6 +63,7 @@ fn ci() -> Result<(), String> {
         Step::Test,
         Step::FaultMatrix,
         Step::Conformance(ConformanceArgs::default()),
+        Step::PlantedBugs,
         Step::Doc,
     ])
 }
@@ -82,7 +84,7 @@ fn conformance(args: &[String]) -> Result<(), String> {
             other => return Err(format!("conformance: unknown argument {other:?}\n\n{HELP}")),
         }
     }
-    run_steps(&[Step::Conformance(parsed)])
+    run_steps(&[Step::Conformance(parsed), Step::PlantedBugs])
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
@@ -125,6 +127,7 @@ enum Step {
     Test,
     FaultMatrix,
     Conformance(ConformanceArgs),
+    PlantedBugs,
     Doc,
     BuildEmulator,
     Bench(Vec<String>),
@@ -138,6 +141,7 @@ impl Step {
             Step::Test => "test",
             Step::FaultMatrix => "fault matrix",
             Step::Conformance(_) => "conformance",
+            Step::PlantedBugs => "planted bugs",
             Step::Doc => "doc",
             Step::BuildEmulator => "build emulator",
             Step::Bench(_) => "bench",
@@ -189,6 +193,14 @@ impl Step {
                     if args.live { "1" } else { "0" },
                 )
             }
+            // For every check, a bug only that check catches: proves the suite can fail.
+            Step::PlantedBugs => command.args([
+                "test",
+                "--workspace",
+                "--locked",
+                "--test",
+                "suite_catches_bugs",
+            ]),
             Step::Doc => command
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env("RUSTDOCFLAGS", "-D warnings"),
