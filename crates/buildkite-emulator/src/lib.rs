@@ -25,8 +25,8 @@
 //! this crate only speaks Buildkite's wire format.
 //!
 //! Tests can force any raw state ([`Emulator::force_state`]), inject faults into the next
-//! requests ([`Emulator::inject`]), turn on rate limiting ([`Emulator::set_rate_limit`]) and
-//! read the request log ([`Emulator::requests`]).
+//! requests ([`Emulated::inject`]), turn on rate limiting ([`Emulated::set_rate_limit`]) and
+//! read the request log ([`Emulated::requests`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,13 +44,11 @@ mod server;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use emulator_engine::{LOOPBACK, Served};
 
-pub use emulator_engine::{Fault, FaultTarget, LoggedRequest, RateLimit};
+pub use emulator_engine::{Emulated, Fault, FaultTarget, LoggedRequest, RateLimit};
 pub use state::BuildSnapshot;
 
 /// How an emulator behaves.
@@ -113,13 +111,10 @@ impl EmulatorConfig {
     }
 }
 
-/// A running emulator on a loopback port. Dropping it stops the server.
+/// A running emulator on a loopback port. Dropping it stops the server. Faults, rate
+/// limits and the request log are [`Emulated`]'s methods.
 #[derive(Debug)]
-pub struct Emulator {
-    addr: SocketAddr,
-    state: Arc<state::State>,
-    server: JoinHandle<()>,
-}
+pub struct Emulator(Served<state::State>);
 
 impl Emulator {
     /// Starts an emulator on `127.0.0.1` with a port the OS picks.
@@ -128,7 +123,7 @@ impl Emulator {
     ///
     /// When the port cannot be bound.
     pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        Emulator::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Emulator::start_on(config, LOOPBACK).await
     }
 
     /// Starts an emulator on the given address.
@@ -137,41 +132,18 @@ impl Emulator {
     ///
     /// When the address cannot be bound.
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(state::State::new(config, format!("http://{addr}")));
-        let server = tokio::spawn(server::serve(listener, Arc::clone(&state)));
-        Ok(Emulator {
-            addr,
-            state,
-            server,
-        })
+        let state = |base_url| state::State::new(config, base_url);
+        Ok(Emulator(Served::start(addr, state, server::routes).await?))
     }
 
     /// The API root to configure a client with, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.url()
     }
 
     /// The address the emulator listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Makes the next `count` requests (of `target`) fail with `fault`. Faults queue up in
-    /// the order they were injected.
-    pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
-        self.state.engine.inject(target, count, fault);
-    }
-
-    /// Removes every fault not yet used.
-    pub fn clear_faults(&self) {
-        self.state.engine.clear_faults();
-    }
-
-    /// Turns rate limiting on (with a fresh window) or off.
-    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
-        self.state.engine.set_rate_limit(rate_limit);
+        self.0.addr()
     }
 
     /// Forces a build into a raw state (any string, including ones Buildkite has not
@@ -186,38 +158,33 @@ impl Emulator {
         state: &str,
         blocked: bool,
     ) -> bool {
-        self.state
+        self.0
+            .state()
             .force_state(organization, pipeline, number, state, blocked)
     }
 
     /// A snapshot of one build, as the API would report it now.
     pub fn build(&self, organization: &str, pipeline: &str, number: u64) -> Option<BuildSnapshot> {
-        self.state.snapshot(organization, pipeline, number)
+        self.0.state().snapshot(organization, pipeline, number)
     }
 
     /// Snapshots of every build of a pipeline, oldest first.
     pub fn builds(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
-        self.state.snapshots(organization, pipeline)
+        self.0.state().snapshots(organization, pipeline)
     }
 
     /// How many builds exist across every pipeline.
     pub fn build_count(&self) -> usize {
-        self.state.build_count()
-    }
-
-    /// The requests received so far, oldest first (at most `request_log_capacity`).
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state.engine.requests()
-    }
-
-    /// Forgets the request log.
-    pub fn clear_requests(&self) {
-        self.state.engine.clear_requests();
+        self.0.state().build_count()
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.server.abort();
+impl Emulated for Emulator {
+    fn engine(&self) -> &emulator_engine::Engine {
+        &self.0.state().engine
+    }
+
+    fn builds_created(&self) -> usize {
+        self.0.state().build_count()
     }
 }

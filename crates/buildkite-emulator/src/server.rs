@@ -8,14 +8,13 @@ use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, put};
 use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
-use tokio::net::TcpListener;
 
 use crate::state::{State, rate_limited};
 
 type App = Arc<State>;
 
-pub(crate) async fn serve(listener: TcpListener, state: App) {
-    let router = Router::new()
+pub(crate) fn routes(state: App) -> Router {
+    Router::new()
         .route(
             "/v2/organizations/{org}/pipelines/{pipeline}/builds",
             get(list).post(create),
@@ -28,8 +27,7 @@ pub(crate) async fn serve(listener: TcpListener, state: App) {
             "/v2/organizations/{org}/pipelines/{pipeline}/builds/{number}/cancel",
             put(cancel),
         )
-        .with_state(Arc::clone(&state));
-    emulator_engine::serve(listener, state, router).await;
+        .with_state(state)
 }
 
 impl Platform for State {

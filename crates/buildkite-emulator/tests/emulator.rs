@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use buildkite_emulator::{Emulator, EmulatorConfig, Fault, FaultTarget, RateLimit};
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig, Fault, FaultTarget, RateLimit};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "emulator-test-token";

@@ -563,7 +563,7 @@ async fn memory_child(mode: &str, url: &str, builds: usize) {
 
 /// Requests one build lifecycle costs, counted by an in-process emulator's request log.
 async fn requests_per_lifecycle(figures: &mut Vec<Figure>) {
-    use buildkite_emulator::{Emulator, EmulatorConfig};
+    use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(
         Duration::ZERO,
         Duration::from_secs(3600),

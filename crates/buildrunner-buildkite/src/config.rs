@@ -2,7 +2,8 @@
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, Token, UnknownKeys, join_path, non_empty, parse_api_url,
+    HttpOptionKeys, HttpOptions, Token, UnknownKeys, check_path_name, join_path, non_empty,
+    parse_api_url,
 };
 use serde::Deserialize;
 use url::Url;
@@ -87,8 +88,8 @@ impl BuildkiteConfig {
     pub fn new(organization: impl Into<String>, pipeline: impl Into<String>) -> Result<Self> {
         let organization = organization.into();
         let pipeline = pipeline.into();
-        check_slug("organization", &organization)?;
-        check_slug("pipeline", &pipeline)?;
+        check_path_name("organization", &organization)?;
+        check_path_name("pipeline", &pipeline)?;
         Ok(BuildkiteConfig {
             organization,
             pipeline,
@@ -172,27 +173,6 @@ impl BuildkiteConfig {
                 "builds",
             ],
         )
-    }
-}
-
-/// Buildkite slugs are lowercase letters, digits and dashes; this also accepts `_` and `.`,
-/// and refuses anything that would change the meaning of a URL path.
-fn check_slug(what: &str, slug: &str) -> Result<()> {
-    let valid = !slug.is_empty()
-        && slug.len() <= 255
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && slug != "."
-        && slug != "..";
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Configuration {
-            message: format!(
-                "{what} slug {slug:?} is not valid (expected letters, digits, '-', '_' or '.')"
-            ),
-        })
     }
 }
 

@@ -64,17 +64,14 @@ fn refusal_wait(headers: &HeaderMap, body: &[u8]) -> Option<std::time::Duration>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use buildrunner_http::header::HeaderValue;
+    use buildrunner_http::rate::observe_parts;
     use std::time::Duration;
 
-    fn observe(status: u16, headers: &[(&'static str, &str)], body: &str) -> RateObservation {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        BuildkiteRateScheme.observe(
-            StatusCode::from_u16(status).unwrap(),
-            &map,
+    fn observe(status: u16, headers: &[(&str, &str)], body: &str) -> RateObservation {
+        observe_parts(
+            &BuildkiteRateScheme,
+            status,
+            headers,
             body.as_bytes(),
             SystemTime::now(),
         )

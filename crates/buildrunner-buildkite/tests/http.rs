@@ -876,7 +876,7 @@ fn the_factory_reads_options_and_the_token_env_var() {
         ),
         (
             json!({"organization": "", "pipeline": "monorepo", "token_env": "CARGO_PKG_NAME"}),
-            "organization slug",
+            "organization \"\" is not valid",
         ),
         (
             json!({"organization": "acme", "pipeline": "monorepo", "token_env": "BUILDRUNNER_TEST_SURELY_UNSET"}),

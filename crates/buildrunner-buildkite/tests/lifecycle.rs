@@ -9,7 +9,7 @@ use common::{config_for, request};
 
 use std::time::Duration;
 
-use buildkite_emulator::{Emulator, EmulatorConfig, Fault, FaultTarget};
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig, Fault, FaultTarget};
 use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, Error, TriggerRequest};
 use buildrunner_buildkite::{BuildkiteRunner, Token};
 

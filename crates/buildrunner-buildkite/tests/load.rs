@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use buildkite_emulator::{Emulator, EmulatorConfig};
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
 use buildrunner_api::BuildRunner;
 use buildrunner_buildkite::{BuildkiteRunner, Token};
 

@@ -11,7 +11,7 @@ use common::{config_for, request};
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildkite_emulator::{Emulator, EmulatorConfig, RateLimit};
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig, RateLimit};
 use buildrunner_api::{BuildRunner, BuildStatus};
 use buildrunner_buildkite::{BuildkiteRunner, Token};
 

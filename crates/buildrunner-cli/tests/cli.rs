@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use buildkite_emulator::{Emulator, EmulatorConfig};
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

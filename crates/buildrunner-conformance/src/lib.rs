@@ -12,6 +12,8 @@
 //! backend and prints the matrix; see `docs/conformance.md`.
 
 mod checks;
+mod emulated;
+pub mod faults;
 
 use std::fmt;
 use std::future::Future;
@@ -23,6 +25,10 @@ use async_trait::async_trait;
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
 
 pub use checks::CHECKS;
+pub use emulated::{
+    EmulatedBackend, Emulation, EmulatorHarness, LiveHarness, RunnerFactory, emulator_http_options,
+    live_vars,
+};
 
 /// What a check concludes: `Err` carries what went wrong.
 pub type CheckResult = Result<(), String>;

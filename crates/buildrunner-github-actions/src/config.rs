@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
-use buildrunner_http::{HttpOptionKeys, HttpOptions, Token, UnknownKeys, Url, parse_api_url};
+use buildrunner_http::{
+    HttpOptionKeys, HttpOptions, Token, UnknownKeys, Url, check_path_name, parse_api_url,
+};
 use serde::Deserialize;
 
 use crate::NAME;
@@ -135,9 +137,9 @@ impl GitHubActionsConfig {
         workflow: impl Into<String>,
     ) -> Result<Self> {
         let (owner, repo, workflow) = (owner.into(), repo.into(), workflow.into());
-        check_name("owner", &owner)?;
-        check_name("repo", &repo)?;
-        check_name("workflow", &workflow)?;
+        check_path_name("owner", &owner)?;
+        check_path_name("repo", &repo)?;
+        check_path_name("workflow", &workflow)?;
         Ok(GitHubActionsConfig {
             owner,
             repo,
@@ -242,26 +244,6 @@ impl GitHubActionsConfig {
             });
         }
         Ok(())
-    }
-}
-
-/// GitHub names: letters, digits, `-`, `_`, `.`; nothing that changes a URL path.
-fn check_name(what: &str, name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name != "."
-        && name != "..";
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Configuration {
-            message: format!(
-                "{what} {name:?} is not valid (expected letters, digits, '-', '_' or '.')"
-            ),
-        })
     }
 }
 

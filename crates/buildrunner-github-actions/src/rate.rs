@@ -62,17 +62,14 @@ impl RateScheme for GitHubRateScheme {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use buildrunner_http::header::HeaderValue;
+    use buildrunner_http::rate::observe_parts;
     use std::time::UNIX_EPOCH;
 
-    fn observe(status: u16, headers: &[(&'static str, &str)], body: &str) -> RateObservation {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        GitHubRateScheme.observe(
-            StatusCode::from_u16(status).unwrap(),
-            &map,
+    fn observe(status: u16, headers: &[(&str, &str)], body: &str) -> RateObservation {
+        observe_parts(
+            &GitHubRateScheme,
+            status,
+            headers,
             body.as_bytes(),
             UNIX_EPOCH + Duration::from_secs(1_000_000),
         )

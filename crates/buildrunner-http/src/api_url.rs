@@ -74,6 +74,31 @@ pub fn join_path(base: &Url, segments: &[&str]) -> Url {
     url
 }
 
+/// Checks a name that becomes one URL path segment (an organization, pipeline, owner,
+/// repository or workflow): letters, digits, `-`, `_` and `.`, at most 255 bytes, and not
+/// `.` or `..`. `what` names it in the error.
+///
+/// # Errors
+///
+/// [`Error::Configuration`] naming `what` and the value.
+pub fn check_path_name(what: &str, name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name != "."
+        && name != "..";
+    if valid {
+        return Ok(());
+    }
+    Err(Error::Configuration {
+        message: format!(
+            "{what} {name:?} is not valid (expected letters, digits, '-', '_' or '.')"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +128,15 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn path_names_are_checked() {
+        for bad in ["", "a/b", "a b", "..", ".", "a?b", "ä", "a%2F"] {
+            assert!(check_path_name("repo", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_path_name("repo", "acme-inc_mono.v2").is_ok());
+        assert!(check_path_name("repo", &"a".repeat(256)).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod rate;
 mod reply;
 mod token;
 
-pub use api_url::{join_path, parse_api_url};
+pub use api_url::{check_path_name, join_path, parse_api_url};
 pub use auth::{Auth, MintedAuth, MintedToken, TokenMinter, bearer_value};
 pub use client::{ClientSpec, HttpClient, Request, SendError, Verdict};
 pub use options::{

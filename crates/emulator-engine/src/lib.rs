@@ -106,3 +106,92 @@ pub fn uuid() -> String {
         &hex[20..32]
     )
 }
+
+/// What every running emulator offers the tests that drive it.
+pub trait Emulated: Send + Sync + 'static {
+    /// The engine behind it.
+    fn engine(&self) -> &Engine;
+
+    /// How many builds (runs, pipelines) it has created so far.
+    fn builds_created(&self) -> usize;
+
+    /// Makes the next `count` requests (of `target`) fail with `fault`. Faults queue up in
+    /// the order they were injected.
+    fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
+        self.engine().inject(target, count, fault);
+    }
+
+    /// Removes every fault not yet used.
+    fn clear_faults(&self) {
+        self.engine().clear_faults();
+    }
+
+    /// Turns rate limiting on (with fresh windows) or off.
+    fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
+        self.engine().set_rate_limit(rate_limit);
+    }
+
+    /// The requests received so far, oldest first.
+    fn requests(&self) -> Vec<LoggedRequest> {
+        self.engine().requests()
+    }
+
+    /// Forgets the request log.
+    fn clear_requests(&self) {
+        self.engine().clear_requests();
+    }
+}
+
+/// A platform served on a loopback port. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Served<S> {
+    addr: std::net::SocketAddr,
+    state: std::sync::Arc<S>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<S: Platform> Served<S> {
+    /// Binds `addr` (port 0: a port the OS picks), makes the state from the base URL and
+    /// serves `routes` over it.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub async fn start(
+        addr: std::net::SocketAddr,
+        state: impl FnOnce(String) -> S,
+        routes: fn(std::sync::Arc<S>) -> axum::Router,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = std::sync::Arc::new(state(format!("http://{addr}")));
+        let router = routes(std::sync::Arc::clone(&state));
+        let task = tokio::spawn(serve(listener, std::sync::Arc::clone(&state), router));
+        Ok(Served { addr, state, task })
+    }
+
+    /// The API root, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// The platform state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> Drop for Served<S> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `127.0.0.1` with a port the OS picks.
+pub const LOOPBACK: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);

@@ -28,13 +28,11 @@ mod server;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use emulator_engine::{LOOPBACK, Served};
 
-pub use emulator_engine::{Fault, FaultTarget, LoggedRequest, RateLimit, Timings};
+pub use emulator_engine::{Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, Timings};
 pub use state::RunSnapshot;
 
 /// An RSA key pair for tests of GitHub App authentication, never used anywhere real: the
@@ -148,13 +146,10 @@ impl EmulatorConfig {
     }
 }
 
-/// A running emulator on a loopback port. Dropping it stops the server.
+/// A running emulator on a loopback port. Dropping it stops the server. Faults, rate
+/// limits and the request log are [`Emulated`]'s methods.
 #[derive(Debug)]
-pub struct Emulator {
-    addr: SocketAddr,
-    state: Arc<state::State>,
-    server: JoinHandle<()>,
-}
+pub struct Emulator(Served<state::State>);
 
 impl Emulator {
     /// Starts an emulator on `127.0.0.1` with a port the OS picks.
@@ -163,7 +158,7 @@ impl Emulator {
     ///
     /// When the port cannot be bound.
     pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        Emulator::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Emulator::start_on(config, LOOPBACK).await
     }
 
     /// Starts an emulator on the given address.
@@ -172,35 +167,13 @@ impl Emulator {
     ///
     /// When the address cannot be bound.
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(state::State::new(config, format!("http://{addr}")));
-        let server = tokio::spawn(server::serve(listener, Arc::clone(&state)));
-        Ok(Emulator {
-            addr,
-            state,
-            server,
-        })
+        let state = |base_url| state::State::new(config, base_url);
+        Ok(Emulator(Served::start(addr, state, server::routes).await?))
     }
 
     /// The API root to configure a client with, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Makes the next `count` requests (of `target`) fail with `fault`.
-    pub fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {
-        self.state.engine.inject(target, count, fault);
-    }
-
-    /// Removes every fault not yet used.
-    pub fn clear_faults(&self) {
-        self.state.engine.clear_faults();
-    }
-
-    /// Turns the primary rate limit on (with fresh windows) or off.
-    pub fn set_rate_limit(&self, rate_limit: Option<RateLimit>) {
-        self.state.engine.set_rate_limit(rate_limit);
+        self.0.url()
     }
 
     /// Forces a run into a raw `status` and `conclusion` (any strings, including ones GitHub
@@ -208,47 +181,41 @@ impl Emulator {
     ///
     /// Returns `false` when there is no such run.
     pub fn force_state(&self, run_id: u64, status: &str, conclusion: Option<&str>) -> bool {
-        self.state.force_state(run_id, status, conclusion)
+        self.0.state().force_state(run_id, status, conclusion)
     }
 
     /// A snapshot of one run, as the API would report it now.
     pub fn run(&self, run_id: u64) -> Option<RunSnapshot> {
-        self.state.snapshot(run_id)
+        self.0.state().snapshot(run_id)
     }
 
     /// Snapshots of every run of a repository, oldest first.
     pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunSnapshot> {
-        self.state.snapshots(owner, repo)
+        self.0.state().snapshots(owner, repo)
     }
 
     /// How many runs exist.
     pub fn run_count(&self) -> usize {
-        self.state.run_count()
+        self.0.state().run_count()
     }
 
     /// How many installation tokens were issued.
     pub fn token_exchanges(&self) -> usize {
-        self.state.token_exchanges()
+        self.0.state().token_exchanges()
     }
 
     /// Makes every installation token issued so far invalid, as a revocation would.
     pub fn revoke_installation_tokens(&self) {
-        self.state.revoke_installation_tokens();
-    }
-
-    /// The requests received so far, oldest first.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state.engine.requests()
-    }
-
-    /// Forgets the request log.
-    pub fn clear_requests(&self) {
-        self.state.engine.clear_requests();
+        self.0.state().revoke_installation_tokens();
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.server.abort();
+impl Emulated for Emulator {
+    fn engine(&self) -> &emulator_engine::Engine {
+        &self.0.state().engine
+    }
+
+    fn builds_created(&self) -> usize {
+        self.0.state().run_count()
     }
 }

@@ -10,14 +10,13 @@ use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
-use tokio::net::TcpListener;
 
 use crate::state::{State, error};
 
 type App = Arc<State>;
 
-pub(crate) async fn serve(listener: TcpListener, state: App) {
-    let router = Router::new()
+pub(crate) fn routes(state: App) -> Router {
+    Router::new()
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
             post(dispatch),
@@ -40,8 +39,7 @@ pub(crate) async fn serve(listener: TcpListener, state: App) {
             "/app/installations/{installation}/access_tokens",
             post(access_token),
         )
-        .with_state(Arc::clone(&state));
-    emulator_engine::serve(listener, state, router).await;
+        .with_state(state)
 }
 
 /// The credential of a request: `Bearer <t>` or the older `token <t>`.

@@ -54,6 +54,28 @@ pub trait RateScheme: Debug + Send + Sync {
     ) -> RateObservation;
 }
 
+/// Runs `scheme` on an answer given as plain parts: a status code, header pairs (invalid
+/// ones skipped) and a body. For tests and tools that replay recorded answers.
+pub fn observe_parts(
+    scheme: &dyn RateScheme,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    now: SystemTime,
+) -> RateObservation {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) {
+            map.insert(name, value);
+        }
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    scheme.observe(status, &map, body, now)
+}
+
 /// How a reset header counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetClock {
