@@ -112,6 +112,14 @@ impl QueueConfig {
             message: format!("queue {:?} (backend {backend}): {message}", self.queue),
         }
     }
+
+    /// `error` with this queue named, when it is a configuration error; any other unchanged.
+    pub fn in_context(&self, backend: &str, error: Error) -> Error {
+        match error {
+            Error::Configuration { message } => self.error(backend, message),
+            other => other,
+        }
+    }
 }
 
 /// An index of backend registrations by name, sorted.

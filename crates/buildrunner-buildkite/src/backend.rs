@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::NAME;
 use crate::config::BuildkiteConfig;
 use crate::core::BuildkiteCore;
-use crate::id::{format_id, parse_id};
 use crate::model::{ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY};
 use buildrunner_http::Token;
 
@@ -148,22 +147,22 @@ impl BuildRunner for BuildkiteRunner {
                 number,
                 "idempotency key already used; returning the existing build"
             );
-            return Ok(format_id(&self.core.config, number));
+            return Ok(self.core.ids.format(number));
         }
         let body = self.create_body(request)?;
         let number = self.core.create_build(&body, key).await?;
-        let id = format_id(&self.core.config, number);
+        let id = self.core.ids.format(number);
         tracing::info!(build = %id, queue = %self.queue, "triggered");
         Ok(id)
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
-        let number = parse_id(&self.core.config, id)?;
+        let number = self.core.ids.parse(id)?;
         Ok(self.core.get_build(id, number).await?.report())
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
-        let number = parse_id(&self.core.config, id)?;
+        let number = self.core.ids.parse(id)?;
         let Some(refusal) = self.core.cancel_build(id, number).await? else {
             tracing::info!(build = %id, "cancel accepted");
             return Ok(());

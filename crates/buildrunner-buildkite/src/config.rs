@@ -2,8 +2,8 @@
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, Token, UnknownKeys, check_path_name, join_path, non_empty,
-    parse_api_url,
+    HttpOptionKeys, HttpOptions, NumberedIds, Token, UnknownKeys, check_path_name, join_path,
+    non_empty, parse_api_url,
 };
 use serde::Deserialize;
 use url::Url;
@@ -114,7 +114,7 @@ impl BuildkiteConfig {
 
     /// The id of build `number` of this pipeline: `{organization}/{pipeline}/{number}`.
     pub fn build_id(&self, number: u64) -> buildrunner_api::BuildId {
-        crate::id::format_id(self, number)
+        self.ids().format(number)
     }
 
     /// The build number an id names, checked strictly against this pipeline.
@@ -133,17 +133,14 @@ impl BuildkiteConfig {
     ///
     /// [`Error::InvalidBuildId`] for a malformed id or one of another organization or pipeline.
     pub fn parse_build_id(&self, id: &buildrunner_api::BuildId) -> Result<u64> {
-        crate::id::parse_id(self, id)
+        self.ids().parse(id)
     }
 
     /// The configuration a queue's options describe, and the token from the env var they name.
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, Token)> {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
-        let wrap = |e: Error| match e {
-            Error::Configuration { message } => fail(message),
-            other => other,
-        };
+        let wrap = |e: Error| config.in_context(NAME, e);
         options.unknown.check().map_err(fail)?;
         let mut built = BuildkiteConfig::new(options.organization, options.pipeline)
             .and_then(|c| c.with_api_url(&options.api_url))
@@ -158,6 +155,14 @@ impl BuildkiteConfig {
         built.http = options.http.resolve().map_err(fail)?;
         let token = Token::from_env(&options.token_env, "the Buildkite API token").map_err(wrap)?;
         Ok((built, token))
+    }
+
+    /// The ids of this pipeline's builds: `{organization}/{pipeline}/{number}`.
+    pub(crate) fn ids(&self) -> NumberedIds {
+        NumberedIds::new(
+            format!("{}/{}", self.organization, self.pipeline),
+            "acme/monorepo/42",
+        )
     }
 
     /// `{api}/v2/organizations/{org}/pipelines/{pipeline}/builds`
@@ -189,6 +194,21 @@ mod tests {
         assert_eq!(
             config.builds_url().as_str(),
             "https://proxy.example.com/bk/v2/organizations/acme/pipelines/app/builds"
+        );
+    }
+
+    #[test]
+    fn ids_name_this_pipeline_only() {
+        let config = BuildkiteConfig::new("acme", "monorepo").unwrap();
+        let id = config.build_id(u64::MAX);
+        assert_eq!(id.as_str(), "acme/monorepo/18446744073709551615");
+        assert_eq!(config.parse_build_id(&id).unwrap(), u64::MAX);
+        let error = config
+            .parse_build_id(&buildrunner_api::BuildId::from("ACME/monorepo/42"))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("this queue runs acme/monorepo"),
+            "{error}"
         );
     }
 

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use buildrunner_api::{BuildId, Error, Result};
 use buildrunner_http::rate::BudgetKey;
-use buildrunner_http::{Auth, ClientSpec, HttpClient, Method, Operation, Reply, Request, header};
+use buildrunner_http::{
+    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, header,
+};
 use url::Url;
 
 use crate::NAME;
 use crate::config::BuildkiteConfig;
 use crate::model::{Build, IDEMPOTENCY_META_KEY};
-use crate::rate::BuildkiteRateScheme;
+use crate::rate::BUILDKITE_RATE_SCHEME;
 use buildrunner_http::Token;
 
 /// The endpoints of one pipeline.
@@ -19,6 +21,7 @@ use buildrunner_http::Token;
 pub(crate) struct BuildkiteCore {
     http: HttpClient,
     pub config: BuildkiteConfig,
+    pub ids: NumberedIds,
     builds_url: Url,
 }
 
@@ -33,7 +36,7 @@ impl BuildkiteCore {
                 header::ACCEPT,
                 header::HeaderValue::from_static("application/json"),
             )],
-            scheme: Arc::new(BuildkiteRateScheme),
+            scheme: Arc::new(BUILDKITE_RATE_SCHEME),
             budget_key: BudgetKey {
                 api_url: config.api_url.to_string(),
                 account: config.organization.clone(),
@@ -44,6 +47,7 @@ impl BuildkiteCore {
         let builds_url = config.builds_url();
         Ok(BuildkiteCore {
             http,
+            ids: config.ids(),
             config,
             builds_url,
         })

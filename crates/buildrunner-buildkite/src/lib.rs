@@ -39,7 +39,6 @@ mod config;
 mod conformance;
 mod core;
 mod error;
-mod id;
 mod model;
 mod rate;
 

@@ -2,15 +2,19 @@
 //! organization and `RateLimit-User-Remaining` / `RateLimit-User-Reset` for the token, resets
 //! in seconds from now; a 429's body names the scope that was hit and its `reset`.
 
-use std::time::SystemTime;
+use std::time::Duration;
 
-use buildrunner_http::rate::{HeaderWindow, ResetClock, capped_seconds, header_number};
-use buildrunner_http::{RateObservation, RateScheme, StatusCode, header::HeaderMap};
+use buildrunner_http::StatusCode;
+use buildrunner_http::header::HeaderMap;
+use buildrunner_http::rate::{
+    Answered, HeaderScheme, HeaderWindow, ResetClock, capped_seconds, header_number,
+};
 
 use crate::error::ErrorBody;
 
 const ORGANIZATION: HeaderWindow = HeaderWindow {
     scope: "organization",
+    scope_header: None,
     remaining: "ratelimit-remaining",
     reset: "ratelimit-reset",
     clock: ResetClock::SecondsFromNow,
@@ -18,36 +22,27 @@ const ORGANIZATION: HeaderWindow = HeaderWindow {
 
 const USER: HeaderWindow = HeaderWindow {
     scope: "user",
+    scope_header: None,
     remaining: "ratelimit-user-remaining",
     reset: "ratelimit-user-reset",
     clock: ResetClock::SecondsFromNow,
 };
 
 /// See the module docs.
-#[derive(Debug, Default)]
-pub(crate) struct BuildkiteRateScheme;
+pub(crate) const BUILDKITE_RATE_SCHEME: HeaderScheme = HeaderScheme {
+    windows: &[ORGANIZATION, USER],
+    refusal,
+};
 
-impl RateScheme for BuildkiteRateScheme {
-    fn observe(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> RateObservation {
-        let windows = [ORGANIZATION, USER]
-            .iter()
-            .filter_map(|window| window.read(headers, now))
-            .collect();
-        let refused =
-            (status == StatusCode::TOO_MANY_REQUESTS).then(|| refusal_wait(headers, body));
-        RateObservation { windows, refused }
-    }
+/// Buildkite refuses with 429 only.
+fn refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {
+    (answer.status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| refusal_wait(answer.headers, answer.body))
 }
 
 /// The reset of the scope the body names (`rest` → `RateLimit-Reset`, `rest_user` →
 /// `RateLimit-User-Reset`), else either header, else the body's `reset`.
-fn refusal_wait(headers: &HeaderMap, body: &[u8]) -> Option<std::time::Duration> {
+fn refusal_wait(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
     let body = ErrorBody::parse(body);
     let header = |window: HeaderWindow| header_number(headers, window.reset);
     let secs = match body.scope.as_deref() {
@@ -64,12 +59,13 @@ fn refusal_wait(headers: &HeaderMap, body: &[u8]) -> Option<std::time::Duration>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use buildrunner_http::RateObservation;
     use buildrunner_http::rate::observe_parts;
-    use std::time::Duration;
+    use std::time::SystemTime;
 
     fn observe(status: u16, headers: &[(&str, &str)], body: &str) -> RateObservation {
         observe_parts(
-            &BuildkiteRateScheme,
+            &BUILDKITE_RATE_SCHEME,
             status,
             headers,
             body.as_bytes(),

@@ -11,37 +11,54 @@ use buildrunner_http::HttpOptions;
 use emulator_engine::Emulated;
 
 use crate::faults::{FaultEnvironment, FaultHarness};
-use crate::{Environment, Harness, RunnerEnvironment, Timing};
+use crate::{Environment, Harness, RunnerEnvironment, Timing, malformed_path_ids};
 
 /// Makes runners over one set of builds (one emulator, one live project).
 pub type RunnerFactory = Arc<dyn Fn() -> Result<Arc<dyn BuildRunner>, String> + Send + Sync>;
 
-/// A started emulator and what the harnesses need of it.
-pub struct Emulation {
-    /// The emulator; stopped when the environment is dropped.
-    pub emulator: Box<dyn Emulated>,
-    /// Makes runners on it.
-    pub runners: RunnerFactory,
-    /// An id with the backend's format that names no build there.
-    pub unknown_build_id: BuildId,
-    /// Ids the backend must reject without a request.
-    pub malformed_build_ids: Vec<BuildId>,
+/// How a backend is tested against an in-process emulator: a `const` descriptor, so the
+/// harness's lifecycle (start an emulator, make runners on it, stop it with the
+/// environment) is written once, here.
+#[derive(Clone, Copy)]
+pub struct EmulatedBackend {
+    /// The registered backend name.
+    pub backend: &'static str,
+    /// What its runners declare.
+    pub capabilities: Capabilities,
+    /// Whether a trigger without an idempotency key still stamps a key the backend looks up.
+    pub unkeyed_triggers_are_keyed: bool,
+    /// Starts a fresh emulator.
+    pub start_emulator: fn() -> BoxFuture<Result<StartedEmulator, String>>,
+    /// Makes runners against `api_url` with these client options.
+    pub runners: fn(api_url: &str, http: HttpOptions) -> Result<RunnerFactory, String>,
+    /// What build ids of the emulated project start with (`acme/conformance`); unknown and
+    /// malformed ids are made from it.
+    pub id_prefix: &'static str,
 }
 
-/// What a backend tested against an in-process emulator provides.
-#[async_trait]
-pub trait EmulatedBackend: Send + Sync + 'static {
-    /// The registered backend name.
-    fn backend(&self) -> &'static str;
+/// An emulator running in this process, stopped when dropped.
+pub type StartedEmulator = Box<dyn Emulated>;
 
-    /// What its runners declare.
-    fn capabilities(&self) -> Capabilities;
+/// A boxed future, as the descriptor's function pointers return.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-    /// Whether a trigger without an idempotency key still stamps a key the backend looks up.
-    fn unkeyed_triggers_are_keyed(&self) -> bool;
+/// A started emulator and runners on it.
+struct Emulation {
+    emulator: Box<dyn Emulated>,
+    runners: RunnerFactory,
+}
 
-    /// Starts a fresh emulator with runners on it that use `http`.
-    async fn start(&self, http: HttpOptions) -> Result<Emulation, String>;
+impl EmulatedBackend {
+    async fn start(&self, http: HttpOptions) -> Result<Emulation, String> {
+        let emulator = (self.start_emulator)().await?;
+        let runners = (self.runners)(&emulator.api_url(), http)?;
+        Ok(Emulation { emulator, runners })
+    }
+}
+
+/// An id of the `{prefix}/{number}` shape that names no build.
+pub fn unknown_path_id(prefix: &str) -> BuildId {
+    BuildId::new(format!("{prefix}/987654321"))
 }
 
 /// The client options of the suite against an emulator: short timeouts, few retries.
@@ -56,12 +73,12 @@ pub fn emulator_http_options() -> HttpOptions {
 }
 
 /// The harness of an [`EmulatedBackend`], for the suite and the fault matrix.
-pub struct EmulatorHarness<B>(pub B);
+pub struct EmulatorHarness(pub EmulatedBackend);
 
 #[async_trait]
-impl<B: EmulatedBackend> Harness for EmulatorHarness<B> {
+impl Harness for EmulatorHarness {
     fn backend(&self) -> &'static str {
-        self.0.backend()
+        self.0.backend
     }
 
     fn describe(&self) -> String {
@@ -69,7 +86,7 @@ impl<B: EmulatedBackend> Harness for EmulatorHarness<B> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
+        self.0.capabilities
     }
 
     async fn environment(&self) -> Result<Box<dyn Environment>, String> {
@@ -77,21 +94,21 @@ impl<B: EmulatedBackend> Harness for EmulatorHarness<B> {
         let runners = emulation.runners;
         Ok(Box::new(RunnerEnvironment::new(
             move || runners(),
-            emulation.unknown_build_id,
-            emulation.malformed_build_ids,
+            unknown_path_id(self.0.id_prefix),
+            malformed_path_ids(self.0.id_prefix),
             emulation.emulator,
         )?))
     }
 }
 
 #[async_trait]
-impl<B: EmulatedBackend> FaultHarness for EmulatorHarness<B> {
+impl FaultHarness for EmulatorHarness {
     fn backend(&self) -> &'static str {
-        self.0.backend()
+        self.0.backend
     }
 
     fn unkeyed_triggers_are_keyed(&self) -> bool {
-        self.0.unkeyed_triggers_are_keyed()
+        self.0.unkeyed_triggers_are_keyed
     }
 
     async fn environment(&self, http: HttpOptions) -> Result<FaultEnvironment, String> {
@@ -108,18 +125,14 @@ impl<B: EmulatedBackend> FaultHarness for EmulatorHarness<B> {
 pub struct LiveHarness {
     /// The registered backend name.
     pub backend: &'static str,
-    /// Where it runs, for the matrix: `"live API, acme/app"`.
-    pub describe: String,
     /// What its runners declare.
     pub capabilities: Capabilities,
     /// Speeds and limits of the real CI.
     pub timing: Timing,
     /// Makes runners on the live project.
     pub runners: RunnerFactory,
-    /// An id with the backend's format that names no build there.
-    pub unknown_build_id: BuildId,
-    /// Ids the backend must reject without a request.
-    pub malformed_build_ids: Vec<BuildId>,
+    /// What build ids of the live project start with (`acme/app`).
+    pub id_prefix: String,
 }
 
 #[async_trait]
@@ -129,7 +142,7 @@ impl Harness for LiveHarness {
     }
 
     fn describe(&self) -> String {
-        self.describe.clone()
+        format!("live API, {}", self.id_prefix)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -148,8 +161,8 @@ impl Harness for LiveHarness {
         let runners = Arc::clone(&self.runners);
         Ok(Box::new(RunnerEnvironment::new(
             move || runners(),
-            self.unknown_build_id.clone(),
-            self.malformed_build_ids.clone(),
+            unknown_path_id(&self.id_prefix),
+            malformed_path_ids(&self.id_prefix),
             (),
         )?))
     }

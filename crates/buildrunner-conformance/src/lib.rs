@@ -26,8 +26,8 @@ use buildrunner_api::{BuildId, BuildRunner, Capabilities};
 
 pub use checks::CHECKS;
 pub use emulated::{
-    EmulatedBackend, Emulation, EmulatorHarness, LiveHarness, RunnerFactory, emulator_http_options,
-    live_vars,
+    BoxFuture, EmulatedBackend, EmulatorHarness, LiveHarness, RunnerFactory, StartedEmulator,
+    emulator_http_options, live_vars, unknown_path_id,
 };
 
 /// What a check concludes: `Err` carries what went wrong.
@@ -101,22 +101,29 @@ impl Environment for RunnerEnvironment {
     }
 }
 
-/// Malformed and foreign ids for a backend whose ids are `{first}/{second}/{number}`
-/// (Buildkite's `org/pipeline/42`, GitHub's `owner/repo/30433642`).
-pub fn malformed_path_ids(first: &str, second: &str) -> Vec<BuildId> {
+/// Malformed and foreign ids for a backend whose ids are `{prefix}/{number}` (Buildkite's
+/// `org/pipeline/42`, GitHub's `owner/repo/30433642`): the prefix alone, bad numbers, an
+/// extra segment, and the prefix with each of its segments changed.
+pub fn malformed_path_ids(prefix: &str) -> Vec<BuildId> {
+    let segments: Vec<&str> = prefix.split('/').collect();
+    let foreign = (0..segments.len()).map(|i| {
+        let mut changed = segments.clone();
+        let other = format!("{}-other", segments[i]);
+        changed[i] = &other;
+        format!("{}/1", changed.join("/"))
+    });
     [
         String::new(),
         "42".to_owned(),
-        format!("{first}/{second}"),
-        format!("{first}/{second}/0"),
-        format!("{first}/{second}/042"),
-        format!("{first}/{second}/x"),
-        format!("{first}/{second}/-1"),
-        format!("{first}/{second}/1/extra"),
-        format!("{first}-other/{second}/1"),
-        format!("{first}/{second}-other/1"),
+        prefix.to_owned(),
+        format!("{prefix}/0"),
+        format!("{prefix}/042"),
+        format!("{prefix}/x"),
+        format!("{prefix}/-1"),
+        format!("{prefix}/1/extra"),
     ]
     .into_iter()
+    .chain(foreign)
     .map(BuildId::new)
     .collect()
 }
@@ -214,6 +221,34 @@ inventory::collect!(HarnessRegistration);
 
 /// Re-exported so harness crates submit with the same `inventory` this crate collects with.
 pub use inventory;
+
+/// Registers a backend's harnesses: the emulator harness (an [`EmulatedBackend`]) for the
+/// suite and the fault matrix, and a function that makes the live harness from the
+/// environment (it says which variables to set when it cannot).
+///
+/// ```ignore
+/// buildrunner_conformance::register_harnesses!(EMULATED, live_harness);
+/// ```
+#[macro_export]
+macro_rules! register_harnesses {
+    ($emulated:expr, $live:expr) => {
+        $crate::inventory::submit! {
+            $crate::HarnessRegistration::new($emulated.backend, false, || {
+                Ok(Box::new($crate::EmulatorHarness($emulated)))
+            })
+        }
+        $crate::inventory::submit! {
+            $crate::HarnessRegistration::new($emulated.backend, true, || {
+                $live().map(|live| Box::new(live) as Box<dyn $crate::Harness>)
+            })
+        }
+        $crate::inventory::submit! {
+            $crate::faults::FaultHarnessRegistration {
+                make: || Box::new($crate::EmulatorHarness($emulated)),
+            }
+        }
+    };
+}
 
 /// Every registered harness, live ones included, sorted by backend then live-ness.
 pub fn harnesses() -> Vec<&'static HarnessRegistration> {

@@ -8,36 +8,35 @@ use buildrunner_api::{
 };
 
 use crate::core::{Dispatched, GitHubCore, KEY_LOOKBACK};
-use crate::id::{format_id, parse_id};
 use crate::model::dispatch_inputs;
 use crate::{Credentials, GitHubActionsConfig, NAME};
 
 /// What the GitHub Actions backend can do with keys on (the default `key_input`). GitHub
 /// does not hand dispatch inputs back, so caller metadata does not round-trip.
 pub const CAPABILITIES: Capabilities = Capabilities {
-    metadata_round_trip: false,
     web_url: true,
     idempotent_trigger: true,
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    ..Capabilities::NONE
 };
 
-/// A runner for one GitHub Actions workflow.
+/// A runner for one GitHub Actions workflow, here authenticated as a GitHub App:
 ///
 /// ```no_run
 /// use buildrunner_api::{BuildRunner, Change, TriggerRequest};
-/// use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner};
-/// use buildrunner_http::Token;
+/// use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner, Token};
 ///
 /// # async fn example() -> buildrunner_api::Result<()> {
-/// let config = GitHubActionsConfig::new("acme", "app", "buildrunner.yml")?;
-/// let token = Token::from_env("GITHUB_TOKEN", "the GitHub token")?;
-/// let runner = GitHubActionsRunner::new("main", config, Credentials::Token(token))?;
-/// let id = runner
-///     .trigger(&TriggerRequest::new(vec![Change::new(["https://github.com/acme/app/pull/7"])])?)
-///     .await?;
-/// println!("{id}: {}", runner.status(&id).await?.status);
+/// let private_key = Token::multiline_from_env("APP_PRIVATE_KEY", "the GitHub App key")?;
+/// let credentials = Credentials::App { app_id: 1234, installation_id: 5678, private_key };
+/// let workflow = GitHubActionsConfig::new("acme", "app", "buildrunner.yml")?;
+/// let runner = GitHubActionsRunner::new("main", workflow, credentials)?;
+/// let head = Change::new(["https://github.com/acme/app/pull/7"]);
+/// let run = runner.trigger(&TriggerRequest::new(vec![head])?).await?;
+/// let report = runner.status(&run).await?;
+/// assert!(!report.status.is_terminal() || report.url().is_some());
 /// # Ok(())
 /// # }
 /// ```
@@ -108,7 +107,7 @@ impl BuildRunner for GitHubActionsRunner {
                         run_id,
                         "idempotency key already used; returning the existing run"
                     );
-                    return Ok(format_id(config, run_id));
+                    return Ok(self.core.ids.format(run_id));
                 }
                 Some(key.to_owned())
             }
@@ -132,18 +131,18 @@ impl BuildRunner for GitHubActionsRunner {
                 }
             },
         };
-        let id = format_id(config, run_id);
+        let id = self.core.ids.format(run_id);
         tracing::info!(build = %id, queue = %self.queue, "triggered");
         Ok(id)
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
-        let run_id = parse_id(&self.core.config, id)?;
+        let run_id = self.core.ids.parse(id)?;
         self.core.get_run(id, run_id).await
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
-        let run_id = parse_id(&self.core.config, id)?;
+        let run_id = self.core.ids.parse(id)?;
         let Some(refusal) = self.core.cancel_run(id, run_id).await? else {
             tracing::info!(build = %id, "cancel accepted");
             return Ok(());

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, Token, UnknownKeys, Url, check_path_name, parse_api_url,
+    HttpOptionKeys, HttpOptions, NumberedIds, Token, UnknownKeys, Url, check_path_name,
+    parse_api_url,
 };
 use serde::Deserialize;
 
@@ -27,8 +28,8 @@ struct Options {
     workflow: String,
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
-    #[serde(default = "default_api_url")]
-    api_url: String,
+    #[serde(default)]
+    api_url: Option<String>,
     #[serde(default)]
     token_env: Option<String>,
     #[serde(default)]
@@ -39,22 +40,14 @@ struct Options {
     private_key_env: Option<String>,
     #[serde(default)]
     extra_inputs: BTreeMap<String, String>,
-    #[serde(default = "default_key_input")]
-    key_input: String,
+    #[serde(default)]
+    key_input: Option<String>,
     #[serde(default)]
     force_cancel: bool,
     #[serde(flatten)]
     http: HttpOptionKeys,
     #[serde(flatten)]
     unknown: UnknownKeys,
-}
-
-fn default_api_url() -> String {
-    DEFAULT_API_URL.to_owned()
-}
-
-fn default_key_input() -> String {
-    DEFAULT_KEY_INPUT.to_owned()
 }
 
 /// How the runner proves who it is.
@@ -167,19 +160,18 @@ impl GitHubActionsConfig {
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<(Self, Credentials)> {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
-        let wrap = |e: Error| match e {
-            Error::Configuration { message } => fail(message),
-            other => other,
-        };
+        let wrap = |e: Error| config.in_context(NAME, e);
         options.unknown.check().map_err(fail)?;
         let mut built = GitHubActionsConfig::new(options.owner, options.repo, options.workflow)
-            .and_then(|c| c.with_api_url(&options.api_url))
+            .and_then(|c| c.with_api_url(options.api_url.as_deref().unwrap_or(DEFAULT_API_URL)))
             .map_err(wrap)?;
         if let Some(git_ref) = options.git_ref {
             built.git_ref = buildrunner_http::non_empty("ref", git_ref).map_err(fail)?;
         }
         built.extra_inputs = options.extra_inputs;
-        built.key_input = (!options.key_input.is_empty()).then_some(options.key_input);
+        if let Some(key_input) = options.key_input {
+            built.key_input = (!key_input.is_empty()).then_some(key_input);
+        }
         built.force_cancel = options.force_cancel;
         built.http = options.http.resolve().map_err(fail)?;
         built.check_inputs().map_err(wrap)?;
@@ -211,6 +203,13 @@ impl GitHubActionsConfig {
             }
         };
         Ok((built, credentials))
+    }
+
+    /// The ids of this repository's runs: `{owner}/{repo}/{run_id}`; GitHub names are
+    /// case-insensitive.
+    pub fn ids(&self) -> NumberedIds {
+        NumberedIds::new(format!("{}/{}", self.owner, self.repo), "acme/app/30433642")
+            .case_insensitive()
     }
 
     /// The inputs a dispatch sends besides `extra_inputs`.

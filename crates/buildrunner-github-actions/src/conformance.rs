@@ -7,75 +7,56 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use buildrunner_api::{BuildId, BuildRunner, Capabilities};
-use buildrunner_conformance::faults::FaultHarnessRegistration;
-use buildrunner_conformance::{
-    EmulatedBackend, Emulation, EmulatorHarness, Harness, HarnessRegistration, LiveHarness,
-    RunnerFactory, Timing, live_vars, malformed_path_ids,
-};
-use buildrunner_http::HttpOptions;
-use github_actions_emulator::{Emulator, EmulatorConfig};
+use buildrunner_api::BuildRunner;
+use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
+use github_actions_emulator::{Emulated, Emulator, EmulatorConfig};
 
 use crate::{CAPABILITIES, Credentials, GitHubActionsConfig, GitHubActionsRunner, NAME, Token};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 
-fn runners(config: GitHubActionsConfig, token: Token) -> RunnerFactory {
-    Arc::new(move || -> Result<Arc<dyn BuildRunner>, String> {
-        let credentials = Credentials::Token(token.clone());
-        let runner = GitHubActionsRunner::new("conformance", config.clone(), credentials)
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(runner))
-    })
+/// Runners of `config`, each with its own credentials from `token`.
+fn runners(config: GitHubActionsConfig, token: &str) -> Result<RunnerFactory, String> {
+    let credentials = Credentials::Token(Token::new(token).map_err(|e| e.to_string())?);
+    Ok(Arc::new(move || {
+        GitHubActionsRunner::new("conformance", config.clone(), credentials.clone())
+            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
+            .map_err(|e| e.to_string())
+    }))
 }
 
-struct Emulated;
-
-#[async_trait]
-impl EmulatedBackend for Emulated {
-    fn backend(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    /// Every dispatch carries a fresh dispatch id in the key input.
-    fn unkeyed_triggers_are_keyed(&self) -> bool {
-        true
-    }
-
-    async fn start(&self, http: HttpOptions) -> Result<Emulation, String> {
-        let emulator = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN))
-            .await
-            .map_err(|e| format!("could not start the emulator: {e}"))?;
-        let mut config = GitHubActionsConfig::new("acme", "conformance", "buildrunner.yml")
-            .and_then(|c| c.with_api_url(&emulator.url()))
-            .map_err(|e| e.to_string())?;
-        config.http = http;
-        let token = Token::new(EMULATOR_TOKEN).map_err(|e| e.to_string())?;
-        Ok(Emulation {
-            unknown_build_id: BuildId::new("acme/conformance/987654321"),
-            malformed_build_ids: malformed_path_ids("acme", "conformance"),
-            runners: runners(config, token),
-            emulator: Box::new(emulator),
+const EMULATED: EmulatedBackend = EmulatedBackend {
+    backend: NAME,
+    capabilities: CAPABILITIES,
+    // Every dispatch carries a fresh dispatch id in the key input.
+    unkeyed_triggers_are_keyed: true,
+    start_emulator: || {
+        Box::pin(async {
+            match Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await {
+                Ok(emulator) => Ok(Box::new(emulator) as Box<dyn Emulated>),
+                Err(e) => Err(format!("could not start the emulator: {e}")),
+            }
         })
-    }
-}
+    },
+    runners: |api_url, http| {
+        let config = GitHubActionsConfig::new("acme", "conformance", "buildrunner.yml")
+            .and_then(|c| c.with_api_url(api_url))
+            .map_err(|e| e.to_string())?;
+        runners(GitHubActionsConfig { http, ..config }, EMULATOR_TOKEN)
+    },
+    id_prefix: "acme/conformance",
+};
 
-fn live_harness() -> Result<Box<dyn Harness>, String> {
+fn live_harness() -> Result<LiveHarness, String> {
     let [owner, repo, workflow, token] = live_vars([
         "BUILDRUNNER_GITHUB_OWNER",
         "BUILDRUNNER_GITHUB_REPO",
         "BUILDRUNNER_GITHUB_WORKFLOW",
         "BUILDRUNNER_GITHUB_TOKEN",
     ])?;
-    let config = GitHubActionsConfig::new(&owner, &repo, &workflow).map_err(|e| e.to_string())?;
-    Ok(Box::new(LiveHarness {
+    let config = GitHubActionsConfig::new(&owner, &repo, workflow).map_err(|e| e.to_string())?;
+    Ok(LiveHarness {
         backend: NAME,
-        describe: format!("live API, {owner}/{repo} {workflow}"),
         capabilities: CAPABILITIES,
         // Hosted runners take a minute to start; a token has 5,000 requests an hour.
         timing: Timing {
@@ -83,20 +64,9 @@ fn live_harness() -> Result<Box<dyn Harness>, String> {
             lifecycle_timeout: Duration::from_secs(20 * 60),
             concurrency: 5,
         },
-        unknown_build_id: BuildId::new(format!("{owner}/{repo}/987654321")),
-        malformed_build_ids: malformed_path_ids(&owner, &repo),
-        runners: runners(config, Token::new(token).map_err(|e| e.to_string())?),
-    }))
+        id_prefix: format!("{owner}/{repo}"),
+        runners: runners(config, &token)?,
+    })
 }
 
-buildrunner_conformance::inventory::submit! {
-    HarnessRegistration::new(NAME, false, || Ok(Box::new(EmulatorHarness(Emulated))))
-}
-
-buildrunner_conformance::inventory::submit! {
-    HarnessRegistration::new(NAME, true, live_harness)
-}
-
-buildrunner_conformance::inventory::submit! {
-    FaultHarnessRegistration { make: || Box::new(EmulatorHarness(Emulated)) }
-}
+buildrunner_conformance::register_harnesses!(EMULATED, live_harness);

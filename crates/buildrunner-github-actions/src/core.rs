@@ -9,7 +9,8 @@ use buildrunner_api::{BuildId, BuildReport, Error, Result};
 use buildrunner_http::header::{self, HeaderValue};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, Operation, Reply, Request, StatusCode, Url, join_path,
+    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, StatusCode, Url,
+    join_path,
 };
 use serde_json::{Map, Value, json};
 
@@ -17,7 +18,7 @@ use crate::app::AppTokenMinter;
 use crate::error::{dispatch_error, rejects_run_details};
 use crate::etag::{DEFAULT_CAPACITY, EtagCache};
 use crate::model::{WorkflowRun, dispatched_run_id, runs_page, title_names_key};
-use crate::rate::GitHubRateScheme;
+use crate::rate::GITHUB_RATE_SCHEME;
 use crate::{Credentials, GitHubActionsConfig, NAME};
 
 /// How far back a caller's idempotency key is looked for before a dispatch.
@@ -43,6 +44,7 @@ pub(crate) enum Dispatched {
 pub(crate) struct GitHubCore {
     http: HttpClient,
     pub config: GitHubActionsConfig,
+    pub ids: NumberedIds,
     etags: EtagCache,
     /// Set once the server refused `return_run_details` (an older GHES), so later
     /// dispatches do not ask again.
@@ -77,7 +79,7 @@ impl GitHubCore {
                     HeaderValue::from_static("2022-11-28"),
                 ),
             ],
-            scheme: Arc::new(GitHubRateScheme),
+            scheme: Arc::new(GITHUB_RATE_SCHEME),
             budget_key: BudgetKey {
                 api_url: config.api_url.to_string(),
                 account: config.owner.clone(),
@@ -87,6 +89,7 @@ impl GitHubCore {
         })?;
         Ok(GitHubCore {
             http,
+            ids: config.ids(),
             config,
             etags: EtagCache::new(DEFAULT_CAPACITY),
             no_run_details: AtomicBool::new(false),

@@ -40,7 +40,6 @@ mod conformance;
 mod core;
 mod error;
 mod etag;
-mod id;
 mod model;
 mod rate;
 

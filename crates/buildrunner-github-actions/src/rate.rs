@@ -3,13 +3,15 @@
 //! only when no requests remain or the message names a secondary limit; it waits what
 //! `retry-after` says, else until the reset when none remain, else at least a minute.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use buildrunner_http::rate::{HeaderWindow, ResetClock, header_number, retry_after};
-use buildrunner_http::{RateObservation, RateScheme, StatusCode, header::HeaderMap, human_message};
+use buildrunner_http::StatusCode;
+use buildrunner_http::human_message;
+use buildrunner_http::rate::{Answered, HeaderScheme, HeaderWindow, ResetClock, retry_after};
 
 const CORE: HeaderWindow = HeaderWindow {
     scope: "core",
+    scope_header: Some("x-ratelimit-resource"),
     remaining: "x-ratelimit-remaining",
     reset: "x-ratelimit-reset",
     clock: ResetClock::EpochSeconds,
@@ -19,55 +21,43 @@ const CORE: HeaderWindow = HeaderWindow {
 const SECONDARY_WAIT: Duration = Duration::from_secs(60);
 
 /// See the module docs.
-#[derive(Debug, Default)]
-pub(crate) struct GitHubRateScheme;
+pub(crate) const GITHUB_RATE_SCHEME: HeaderScheme = HeaderScheme {
+    windows: &[CORE],
+    refusal,
+};
 
-impl RateScheme for GitHubRateScheme {
-    fn observe(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> RateObservation {
-        let window = CORE.read(headers, now).map(|mut window| {
-            if let Some(resource) = headers
-                .get("x-ratelimit-resource")
-                .and_then(|v| v.to_str().ok())
-            {
-                window.scope = resource.to_owned();
-            }
-            window
-        });
-        let spent = header_number(headers, CORE.remaining).is_some_and(|r| r <= 0.0);
-        let secondary = || {
-            human_message(body)
-                .is_some_and(|m| m.to_ascii_lowercase().contains("secondary rate limit"))
-        };
-        let refused = match status {
-            StatusCode::TOO_MANY_REQUESTS => true,
-            StatusCode::FORBIDDEN => spent || secondary() || retry_after(headers).is_some(),
-            _ => false,
-        };
-        let wait = retry_after(headers)
-            .or_else(|| spent.then(|| window.as_ref().map(|w| w.reset_in)).flatten())
-            .unwrap_or(SECONDARY_WAIT);
-        RateObservation {
-            windows: window.into_iter().collect(),
-            refused: refused.then_some(Some(wait)),
-        }
-    }
+fn refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {
+    let spent = answer.windows.iter().any(|w| w.remaining <= 0);
+    let secondary = || {
+        human_message(answer.body)
+            .is_some_and(|m| m.to_ascii_lowercase().contains("secondary rate limit"))
+    };
+    let refused = match answer.status {
+        StatusCode::TOO_MANY_REQUESTS => true,
+        StatusCode::FORBIDDEN => spent || secondary() || retry_after(answer.headers).is_some(),
+        _ => false,
+    };
+    let until_reset = answer
+        .windows
+        .iter()
+        .find(|w| w.remaining <= 0)
+        .map(|w| w.reset_in);
+    let wait = retry_after(answer.headers)
+        .or(until_reset)
+        .unwrap_or(SECONDARY_WAIT);
+    refused.then_some(Some(wait))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use buildrunner_http::RateObservation;
     use buildrunner_http::rate::observe_parts;
     use std::time::UNIX_EPOCH;
 
     fn observe(status: u16, headers: &[(&str, &str)], body: &str) -> RateObservation {
         observe_parts(
-            &GitHubRateScheme,
+            &GITHUB_RATE_SCHEME,
             status,
             headers,
             body.as_bytes(),

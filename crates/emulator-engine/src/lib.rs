@@ -115,6 +115,9 @@ pub trait Emulated: Send + Sync + 'static {
     /// How many builds (runs, pipelines) it has created so far.
     fn builds_created(&self) -> usize;
 
+    /// The API root to point a client at.
+    fn api_url(&self) -> String;
+
     /// Makes the next `count` requests (of `target`) fail with `fault`. Faults queue up in
     /// the order they were injected.
     fn inject(&self, target: FaultTarget, count: usize, fault: Fault) {

@@ -211,6 +211,10 @@ impl Emulator {
 }
 
 impl Emulated for Emulator {
+    fn api_url(&self) -> String {
+        self.0.url()
+    }
+
     fn engine(&self) -> &emulator_engine::Engine {
         &self.0.state().engine
     }

@@ -105,6 +105,8 @@ impl ResetClock {
 pub struct HeaderWindow {
     /// The scope name this window reports.
     pub scope: &'static str,
+    /// A header that names the scope instead, when present (GitHub's `x-ratelimit-resource`).
+    pub scope_header: Option<&'static str>,
     /// The header with the requests left (lowercase).
     pub remaining: &'static str,
     /// The header with the reset (lowercase).
@@ -118,11 +120,63 @@ impl HeaderWindow {
     pub fn read(&self, headers: &HeaderMap, now: SystemTime) -> Option<RateWindow> {
         let remaining = header_number(headers, self.remaining)?;
         let reset_in = self.clock.wait(header_number(headers, self.reset)?, now)?;
+        let scope = self
+            .scope_header
+            .and_then(|name| headers.get(name)?.to_str().ok())
+            .unwrap_or(self.scope);
         Some(RateWindow {
-            scope: self.scope.to_owned(),
+            scope: scope.to_owned(),
             remaining: remaining as i64,
             reset_in,
         })
+    }
+}
+
+/// An answer as a [`HeaderScheme`]'s refusal rule sees it.
+#[derive(Debug)]
+pub struct Answered<'a> {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body.
+    pub body: &'a [u8],
+    /// The windows the scheme read from the headers.
+    pub windows: &'a [RateWindow],
+}
+
+/// The [`RateScheme`] of a platform that reports its limits in header windows: the windows
+/// are read the same way everywhere; what differs is which answers are refusals and how long
+/// they ask to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderScheme {
+    /// The windows the headers report.
+    pub windows: &'static [HeaderWindow],
+    /// `Some(wait)` when an answer refused its request because of a rate limit (with the
+    /// wait it asked for, if any); `None` otherwise.
+    pub refusal: fn(&Answered<'_>) -> Option<Option<Duration>>,
+}
+
+impl RateScheme for HeaderScheme {
+    fn observe(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> RateObservation {
+        let windows: Vec<RateWindow> = self
+            .windows
+            .iter()
+            .filter_map(|window| window.read(headers, now))
+            .collect();
+        let refused = (self.refusal)(&Answered {
+            status,
+            headers,
+            body,
+            windows: &windows,
+        });
+        RateObservation { windows, refused }
     }
 }
 
@@ -188,6 +242,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(100);
         let window = HeaderWindow {
             scope: "core",
+            scope_header: None,
             remaining: "x-ratelimit-remaining",
             reset: "x-ratelimit-reset",
             clock: ResetClock::EpochSeconds,
