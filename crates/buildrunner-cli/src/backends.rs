@@ -2,11 +2,12 @@
 //! names, so every backend is named here, once.
 
 use buildrunner_buildkite as _;
+use buildrunner_github_actions as _;
 use buildrunner_noop as _;
 
 /// The names `buildrunner backends` must list; a test keeps this and the lines above in step.
 #[cfg(test)]
-pub const EXPECTED: &[&str] = &["buildkite", "noop"];
+pub const EXPECTED: &[&str] = &["buildkite", "github-actions", "noop"];
 
 #[cfg(test)]
 mod tests {

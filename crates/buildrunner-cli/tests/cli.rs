@@ -144,9 +144,9 @@ fn backends_lists_every_registered_backend() {
         .iter()
         .map(|b| b["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["buildkite", "noop"]);
+    assert_eq!(names, ["buildkite", "github-actions", "noop"]);
     assert!(
-        run.json()[1]["summary"]
+        run.json()[2]["summary"]
             .as_str()
             .unwrap()
             .contains("outcome markers")
@@ -461,6 +461,91 @@ async fn every_command_works_against_the_buildkite_emulator() {
         .await;
     run.expect(4);
     assert!(run.error_line().contains("not found"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_watch_and_cancel_work_against_the_github_actions_emulator() {
+    use github_actions_emulator::{Emulator, EmulatorConfig, Timings};
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings {
+        queued: Duration::from_millis(50),
+        running: Duration::from_millis(150),
+        canceling: Duration::from_millis(50),
+    }))
+    .await
+    .unwrap();
+    let workspace = Workspace::with_config(&format!(
+        "[queues.gh]\nbackend = \"github-actions\"\nowner = \"acme\"\nrepo = \"app\"\nworkflow = \"buildrunner.yml\"\napi_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\nmax_retries = 1\n",
+        emulator.url()
+    ));
+    let run_with = |head: &'static str, extra: &'static [&'static str]| {
+        let mut args = vec![
+            "--output",
+            "json",
+            "run",
+            "--queue",
+            "gh",
+            "--head",
+            head,
+            "--interval",
+            "0.02",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let run = workspace
+        .run_async(&run_with("https://github.com/acme/app/pull/1", &[]))
+        .await;
+    run.expect(0);
+    assert_eq!(run.json()["status"], "succeeded");
+    assert_eq!(run.json()["metadata"]["github_conclusion"], "success");
+    let run = workspace
+        .run_async(&run_with("https://x/2?buildrunner-outcome=fail", &[]))
+        .await;
+    run.expect(1);
+    assert_eq!(run.json()["metadata"]["github_conclusion"], "failure");
+    // A run waiting for an approval is never green: the watch times out.
+    let run = workspace
+        .run_async(&run_with(
+            "https://x/3?buildrunner-outcome=block",
+            &["--timeout", "1"],
+        ))
+        .await;
+    run.expect(5);
+    assert_eq!(run.json()["metadata"]["github_status"], "waiting");
+
+    let id = workspace
+        .run_async(&[
+            "trigger",
+            "--queue",
+            "gh",
+            "--head",
+            "https://x/4?buildrunner-outcome=hang",
+        ])
+        .await;
+    let id = id.expect(0).stdout.trim().to_owned();
+    assert!(id.starts_with("acme/app/"), "{id}");
+    workspace
+        .run_async(&["cancel", "--queue", "gh", &id])
+        .await
+        .expect(0);
+    let run = workspace
+        .run_async(&[
+            "--output",
+            "json",
+            "watch",
+            "--queue",
+            "gh",
+            &id,
+            "--interval",
+            "0.02",
+        ])
+        .await;
+    run.expect(3);
+    assert_eq!(run.json()["metadata"]["github_conclusion"], "cancelled");
+    let run = workspace
+        .run_async(&["status", "--queue", "gh", "other/app/1"])
+        .await;
+    run.expect(2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
