@@ -77,6 +77,7 @@ impl BuildkiteRunner {
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
         let (built, token) = BuildkiteConfig::from_queue(config)?;
         BuildkiteRunner::new(config.queue.clone(), built, token)
+            .map_err(|e| config.in_context(NAME, e))
     }
 
     /// The configuration this runner uses.

@@ -70,6 +70,7 @@ impl GitHubActionsRunner {
     pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
         let (built, credentials) = GitHubActionsConfig::from_queue(config)?;
         GitHubActionsRunner::new(config.queue.clone(), built, credentials)
+            .map_err(|e| config.in_context(NAME, e))
     }
 
     /// The configuration this runner uses.
