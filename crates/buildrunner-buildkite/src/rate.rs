@@ -32,6 +32,7 @@ const USER: HeaderWindow = HeaderWindow {
 pub(crate) const BUILDKITE_RATE_SCHEME: HeaderScheme = HeaderScheme {
     windows: &[ORGANIZATION, USER],
     refusal,
+    not_modified_is_free: false,
 };
 
 /// Buildkite refuses with 429 only.

@@ -24,6 +24,7 @@ const SECONDARY_WAIT: Duration = Duration::from_secs(60);
 pub(crate) const GITHUB_RATE_SCHEME: HeaderScheme = HeaderScheme {
     windows: &[CORE],
     refusal,
+    not_modified_is_free: true,
 };
 
 fn refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {

@@ -12,7 +12,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Auth, bearer_value};
-use crate::rate::{BudgetKey, BudgetStore, InProcessStore, RateBudget, RateScheme};
+use crate::rate::{BudgetKey, BudgetStore, Cost, InProcessStore, RateBudget, RateScheme};
 use crate::reply::{Operation, Reply};
 use crate::{HttpOptions, Token};
 
@@ -316,9 +316,18 @@ impl HttpClient {
         };
         // A closed semaphore cannot happen (it is never closed); go on without a slot if it did.
         let _slot = self.connections.acquire().await.ok();
+        let conditional = request
+            .headers
+            .iter()
+            .any(|(name, _)| name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE);
+        let cost = if conditional && self.scheme.not_modified_is_free() {
+            Cost::FreeIfUnchanged
+        } else {
+            Cost::One
+        };
         let _permit = self
             .budget
-            .acquire(deadline.saturating_duration_since(Instant::now()))
+            .acquire(deadline.saturating_duration_since(Instant::now()), cost)
             .await
             .map_err(|wait| SendError::RateBudget { wait })?;
         let started = Instant::now();

@@ -78,6 +78,11 @@ impl Engine {
         self.lock().windows.count(key, Instant::now())
     }
 
+    /// `key`'s window without counting a request; `None` without a limit.
+    pub fn peek_requests(&self, key: &str) -> Option<WindowCount> {
+        self.lock().windows.peek(key, Instant::now())
+    }
+
     /// Records a request.
     pub fn log(&self, request: LoggedRequest) {
         self.lock().log.push(request);

@@ -64,6 +64,16 @@ impl RateWindows {
 
     /// Counts one request against `key`'s window; `None` while there is no limit.
     pub fn count(&mut self, key: &str, now: Instant) -> Option<WindowCount> {
+        self.look(key, now, 1)
+    }
+
+    /// `key`'s window as it stands, without counting a request (for answers the platform
+    /// does not count, such as GitHub's 304).
+    pub fn peek(&mut self, key: &str, now: Instant) -> Option<WindowCount> {
+        self.look(key, now, 0)
+    }
+
+    fn look(&mut self, key: &str, now: Instant, requests: u32) -> Option<WindowCount> {
         let limit = self.limit?;
         let window = self.windows.entry(key.to_owned()).or_insert(Window {
             started: now,
@@ -75,7 +85,7 @@ impl RateWindows {
                 used: 0,
             };
         }
-        window.used = window.used.saturating_add(1);
+        window.used = window.used.saturating_add(requests);
         Some(WindowCount {
             limit: limit.limit,
             used: window.used,
@@ -109,6 +119,13 @@ mod tests {
                 .count("a", now + Duration::from_secs(10))
                 .unwrap()
                 .exceeded
+        );
+        let peeked = windows.peek("b", now).unwrap();
+        assert_eq!((peeked.used, peeked.exceeded), (1, false));
+        assert_eq!(
+            windows.peek("b", now).unwrap().used,
+            1,
+            "peeking counts nothing"
         );
         windows.set_limit(None);
         assert_eq!(windows.count("a", now), None);

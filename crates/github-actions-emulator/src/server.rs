@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
+use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict, WindowCount};
 
 use crate::state::{State, error};
 
@@ -119,24 +119,19 @@ impl Platform for State {
                 path.split('/').collect::<Vec<_>>()[..]
             && self.not_modified(owner, repo, id, tag)
         {
-            // A 304 does not count against the primary limit.
-            return RateVerdict::default();
+            // A 304 does not count against the primary limit; it reports it all the same.
+            let Some(count) = self.engine.peek_requests(&key) else {
+                return RateVerdict::default();
+            };
+            return RateVerdict {
+                headers: rate_headers(&count),
+                exceeded: None,
+            };
         }
         let Some(count) = self.engine.count_request(&key) else {
             return RateVerdict::default();
         };
-        let reset_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            + count.reset_secs();
-        let headers = vec![
-            ("x-ratelimit-limit", count.limit.to_string()),
-            ("x-ratelimit-remaining", count.remaining.to_string()),
-            ("x-ratelimit-used", count.used.min(count.limit).to_string()),
-            ("x-ratelimit-reset", reset_epoch.to_string()),
-            ("x-ratelimit-resource", "core".to_owned()),
-        ];
+        let headers = rate_headers(&count);
         let exceeded = count.exceeded.then(|| {
             let mut answer = error(403, "API rate limit exceeded for this token.");
             answer.headers = headers.clone();
@@ -162,6 +157,22 @@ impl Platform for State {
     fn error(&self, status: u16, message: &str) -> Answer {
         error(status, message)
     }
+}
+
+/// GitHub's `x-ratelimit-*` headers for a window, the reset as epoch seconds.
+fn rate_headers(count: &WindowCount) -> Vec<(&'static str, String)> {
+    let reset_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + count.reset_secs();
+    vec![
+        ("x-ratelimit-limit", count.limit.to_string()),
+        ("x-ratelimit-remaining", count.remaining.to_string()),
+        ("x-ratelimit-used", count.used.min(count.limit).to_string()),
+        ("x-ratelimit-reset", reset_epoch.to_string()),
+        ("x-ratelimit-resource", "core".to_owned()),
+    ]
 }
 
 async fn dispatch(

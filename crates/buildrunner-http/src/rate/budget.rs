@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{BudgetKey, BudgetStore, Permit, RateBudget, RateObservation};
+use super::{BudgetKey, BudgetStore, Cost, Permit, RateBudget, RateObservation};
 
 /// How long a request waits for the probe of an unknown window before looking again.
 const PROBE_WAIT: Duration = Duration::from_millis(50);
@@ -120,13 +120,13 @@ impl LocalBudget {
     /// # Errors
     ///
     /// The remaining wait, when it is longer than `patience`.
-    pub async fn take(&self, patience: Duration) -> Result<Permit, Duration> {
+    pub async fn take(&self, patience: Duration, cost: Cost) -> Result<Permit, Duration> {
         let give_up_at = Instant::now() + patience;
         loop {
             let wait = {
                 let mut state = self.lock();
                 let now = Instant::now();
-                match admit(&mut state, now) {
+                match admit(&mut state, now, cost) {
                     None => {
                         state.in_flight += 1;
                         let shared = Arc::clone(&self.0);
@@ -179,8 +179,8 @@ impl LocalBudget {
 
 #[async_trait]
 impl RateBudget for LocalBudget {
-    async fn acquire(&self, patience: Duration) -> Result<Permit, Duration> {
-        self.take(patience).await
+    async fn acquire(&self, patience: Duration, cost: Cost) -> Result<Permit, Duration> {
+        self.take(patience, cost).await
     }
 
     async fn observe(&self, observation: &RateObservation) {
@@ -228,7 +228,7 @@ fn learn(scope: &mut Scope, remaining: i64, reset: Duration, now: Instant, other
 }
 
 /// `None` when a request may go now (and counts it), else when to look again.
-fn admit(state: &mut State, now: Instant) -> Option<Instant> {
+fn admit(state: &mut State, now: Instant, cost: Cost) -> Option<Instant> {
     match state.mode {
         Mode::Unlimited => return None,
         Mode::Probing if state.in_flight > 0 => return Some(now + PROBE_WAIT),
@@ -260,9 +260,11 @@ fn admit(state: &mut State, now: Instant) -> Option<Instant> {
     if unknown && state.in_flight > 0 {
         return Some(now + PROBE_WAIT);
     }
-    for (_, scope) in &mut state.scopes {
-        if scope.reset_at.is_some() {
-            scope.remaining -= 1;
+    if cost == Cost::One {
+        for (_, scope) in &mut state.scopes {
+            if scope.reset_at.is_some() {
+                scope.remaining -= 1;
+            }
         }
     }
     None
@@ -291,7 +293,7 @@ mod tests {
     async fn hold_many(budget: &LocalBudget, n: usize) -> usize {
         let mut held = Vec::new();
         for _ in 0..n {
-            held.push(budget.take(Duration::ZERO).await.unwrap());
+            held.push(budget.take(Duration::ZERO, Cost::One).await.unwrap());
         }
         held.len()
     }
@@ -299,9 +301,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_budget_probes_first_and_then_costs_nothing_without_limits() {
         let budget = LocalBudget::default();
-        let probe = budget.take(Duration::ZERO).await.unwrap();
+        let probe = budget.take(Duration::ZERO, Cost::One).await.unwrap();
         assert!(
-            budget.take(Duration::ZERO).await.is_err(),
+            budget.take(Duration::ZERO, Cost::One).await.is_err(),
             "one request at a time until the first answer"
         );
         budget.learn_from(&RateObservation::default());
@@ -312,19 +314,25 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_spent_window_holds_requests_until_it_resets() {
         let budget = LocalBudget::default();
-        let permit = budget.take(Duration::ZERO).await.unwrap();
+        let permit = budget.take(Duration::ZERO, Cost::One).await.unwrap();
         budget.learn_from(&seen(vec![window("organization", 2, 10)]));
         drop(permit);
-        let a = budget.take(Duration::ZERO).await.unwrap();
-        let b = budget.take(Duration::ZERO).await.unwrap();
-        let wait = budget.take(Duration::from_secs(1)).await.unwrap_err();
+        let a = budget.take(Duration::ZERO, Cost::One).await.unwrap();
+        let b = budget.take(Duration::ZERO, Cost::One).await.unwrap();
+        let wait = budget
+            .take(Duration::from_secs(1), Cost::One)
+            .await
+            .unwrap_err();
         assert!(
             wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
             "{wait:?}"
         );
         drop((a, b));
         let started = Instant::now();
-        let _c = budget.take(Duration::from_secs(60)).await.unwrap();
+        let _c = budget
+            .take(Duration::from_secs(60), Cost::One)
+            .await
+            .unwrap();
         assert!(
             started.elapsed() >= Duration::from_secs(9),
             "{:?}",
@@ -339,7 +347,7 @@ mod tests {
             window("organization", 100, 60),
             window("user", 0, 5),
         ]));
-        let wait = budget.take(Duration::ZERO).await.unwrap_err();
+        let wait = budget.take(Duration::ZERO, Cost::One).await.unwrap_err();
         assert!(
             wait <= Duration::from_secs(5) && wait > Duration::from_secs(4),
             "{wait:?}"
@@ -350,7 +358,7 @@ mod tests {
             windows: vec![window("core", 4000, 3000)],
             refused: Some(Some(Duration::from_secs(7))),
         });
-        let wait = budget.take(Duration::ZERO).await.unwrap_err();
+        let wait = budget.take(Duration::ZERO, Cost::One).await.unwrap_err();
         assert!(wait > Duration::from_secs(6), "{wait:?}");
         // Once the refusal's window is over, the scope it made is forgotten, not probed.
         tokio::time::advance(Duration::from_secs(8)).await;
@@ -358,18 +366,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn free_requests_wait_for_a_spent_window_but_do_not_spend_it() {
+        let budget = LocalBudget::default();
+        budget.learn_from(&seen(vec![window("core", 1, 10)]));
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            held.push(
+                budget
+                    .take(Duration::ZERO, Cost::FreeIfUnchanged)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let _one = budget.take(Duration::ZERO, Cost::One).await.unwrap();
+        assert!(
+            budget
+                .take(Duration::ZERO, Cost::FreeIfUnchanged)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_unknown_window_lets_one_probe_through_at_a_time() {
         let budget = LocalBudget::default();
         budget.learn_from(&seen(vec![window("organization", 5, 1)]));
         tokio::time::advance(Duration::from_secs(2)).await;
-        let probe = budget.take(Duration::ZERO).await.unwrap();
+        let probe = budget.take(Duration::ZERO, Cost::One).await.unwrap();
         assert!(
-            budget.take(Duration::ZERO).await.is_err(),
+            budget.take(Duration::ZERO, Cost::One).await.is_err(),
             "a second request waits for the probe"
         );
         budget.learn_from(&seen(vec![window("organization", 5, 60)]));
         drop(probe);
-        assert!(budget.take(Duration::ZERO).await.is_ok());
+        assert!(budget.take(Duration::ZERO, Cost::One).await.is_ok());
     }
 
     #[test]

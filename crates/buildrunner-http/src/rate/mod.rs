@@ -61,12 +61,23 @@ impl std::fmt::Debug for Permit {
     }
 }
 
+/// What a request costs the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// One request.
+    One,
+    /// A conditional request the platform does not count when it answers 304 (GitHub). If
+    /// it answers with a change instead, the answer's figures correct the count.
+    FreeIfUnchanged,
+}
+
 /// One shared budget.
 #[async_trait]
 pub trait RateBudget: Debug + Send + Sync {
     /// Waits until a request may go out. Gives up, returning how long it would still have to
-    /// wait, when that is longer than `patience`.
-    async fn acquire(&self, patience: Duration) -> Result<Permit, Duration>;
+    /// wait, when that is longer than `patience`. A request whose `cost` is
+    /// [`Cost::FreeIfUnchanged`] waits while a window is spent but is not counted against it.
+    async fn acquire(&self, patience: Duration, cost: Cost) -> Result<Permit, Duration>;
 
     /// Learns from an answer.
     async fn observe(&self, observation: &RateObservation);

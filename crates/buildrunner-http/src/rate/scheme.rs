@@ -44,6 +44,11 @@ impl RateObservation {
 /// Reads a platform's rate-limit figures from an answer. Called once per answer; the result
 /// feeds both the shared budget and the error a refused call returns.
 pub trait RateScheme: Debug + Send + Sync {
+    /// Whether the platform leaves a conditional request answered 304 uncounted (GitHub).
+    fn not_modified_is_free(&self) -> bool {
+        false
+    }
+
     /// The figures in an answer with this status, headers and body, read at `now`.
     fn observe(
         &self,
@@ -155,9 +160,15 @@ pub struct HeaderScheme {
     /// `Some(wait)` when an answer refused its request because of a rate limit (with the
     /// wait it asked for, if any); `None` otherwise.
     pub refusal: fn(&Answered<'_>) -> Option<Option<Duration>>,
+    /// Whether a conditional request answered 304 is not counted.
+    pub not_modified_is_free: bool,
 }
 
 impl RateScheme for HeaderScheme {
+    fn not_modified_is_free(&self) -> bool {
+        self.not_modified_is_free
+    }
+
     fn observe(
         &self,
         status: StatusCode,
