@@ -51,6 +51,9 @@ pub use config::{
     Credentials, DEFAULT_API_URL, DEFAULT_KEY_INPUT, DEFAULT_TOKEN_ENV, GitHubActionsConfig,
     MAX_INPUTS,
 };
+/// How GitHub's answers are read for the rate budget: `x-ratelimit-*` windows and the
+/// refusals (429, and the 403 that is a rate limit). Public for fuzzers and tools.
+pub const RATE_SCHEME: buildrunner_http::rate::HeaderScheme = rate::GITHUB_RATE_SCHEME;
 pub use model::{
     INPUT_BASE_URIS, INPUT_HEAD_URIS, INPUT_METADATA, INPUT_QUEUE, decode_run_response, map_run,
 };
