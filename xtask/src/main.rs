@@ -13,15 +13,15 @@ cargo xtask <TASK> [ARGS]
 Tasks:
   ci            everything CI runs, in order: fmt, clippy, tests, the fault matrix,
                 conformance, docs (stops at the first failure)
-  faults        the Buildkite fault matrix, printed
+  faults        the fault matrix of every HTTP backend (12 faults x 4 verbs x once/always), printed
   conformance [--backend NAME] [--live] [-- TRIAL ARGS]
                 every conformance check against every registered backend, as a matrix;
                 --live adds the live harnesses (they need credentials, see docs/conformance.md);
                 then plants one bug per check and prints `planted bugs: N/N checks caught`
-  bench [--quick] [--json PATH]
-                the Buildkite backend against bare reqwest on the emulator (separate process):
+  bench [--quick] [--json PATH] [--platform buildkite|github-actions]
+                every HTTP backend against bare reqwest on its emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
-                --quick finishes in under a minute on 2 cores (docs/benchmarks.md)
+                --quick measures for about a minute on 2 cores (docs/benchmarks.md)
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
   test          cargo test --workspace
@@ -93,6 +93,11 @@ fn bench(args: &[String]) -> Result<(), String> {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => forwarded.push(arg.clone()),
+            "--platform" => {
+                let name = rest.next().ok_or("--platform needs buildkite or github-actions")?;
+                forwarded.push(arg.clone());
+                forwarded.push(name.clone());
+            }
             "--json" => {
                 let path = rest.next().ok_or("--json needs a path")?;
                 // cargo runs benches from the package directory; make the path the caller's.
@@ -210,21 +215,27 @@ impl Step {
                 "--locked",
                 "--package",
                 "buildkite-emulator",
+                "--package",
+                "github-actions-emulator",
             ]),
             Step::Bench(args) => command
                 .args([
                     "bench",
                     "--locked",
                     "--package",
-                    "buildrunner-buildkite",
+                    "buildrunner-bench",
                     "--bench",
                     "throughput",
                     "--",
                 ])
                 .args(args)
                 .env(
-                    "BUILDRUNNER_BENCH_EMULATOR",
+                    "BUILDRUNNER_BENCH_BUILDKITE_EMULATOR",
                     target_dir().join("release").join("buildkite-emulator"),
+                )
+                .env(
+                    "BUILDRUNNER_BENCH_GITHUB_EMULATOR",
+                    target_dir().join("release").join("github-actions-emulator"),
                 ),
         };
         command

@@ -27,6 +27,9 @@ struct Args {
     /// Milliseconds a run is `in_progress` before it completes.
     #[arg(long, default_value_t = 5_000)]
     running_ms: u64,
+    /// Milliseconds a cancelled run is still `in_progress` before it completes as cancelled.
+    #[arg(long, default_value_t = 500)]
+    canceling_ms: u64,
     /// Requests allowed per token per window; off when not given.
     #[arg(long)]
     rate_limit: Option<u32>,
@@ -48,7 +51,7 @@ async fn main() -> ExitCode {
     let mut config = EmulatorConfig::new(args.token).with_timings(Timings {
         queued: Duration::from_millis(args.queued_ms),
         running: Duration::from_millis(args.running_ms),
-        canceling: Duration::from_millis(500),
+        canceling: Duration::from_millis(args.canceling_ms),
     });
     if let Some(limit) = args.rate_limit {
         config = config.with_rate_limit(RateLimit {
