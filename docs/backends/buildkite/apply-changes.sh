@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Applies the changes a buildrunner build carries, in order, then runs the tests.
 #
-# Reads the env contract of the Buildkite backend:
+# Reads the env contract of the Buildkite backend (the GitHub Actions sample workflow sets the
+# same variables from its inputs):
 #   SQ_BASE_URIS  JSON array of every base URI (changes queued ahead, assumed good)
 #   SQ_HEAD_URIS  JSON array of every head URI (the changes under test)
 #   SQ_QUEUE      the queue name
 #   SQ_METADATA   JSON object of the caller's metadata (absent when empty)
-# and honours the outcome markers in head URIs (buildrunner-outcome=fail|hang).
+# and honours the outcome markers in head URIs (buildrunner-outcome=fail|hang; a block is the
+# pipeline's or workflow's own gate after this script).
 set -euo pipefail
 
 uris() { python3 -c 'import json, sys; [print(u) for u in json.loads(sys.argv[1])]' "$1"; }
@@ -42,7 +44,7 @@ done < <(uris "${SQ_HEAD_URIS:-[]}")
 case "$outcome" in
   fail) echo "buildrunner: failing as the outcome marker asks" >&2; exit 1 ;;
   hang) echo "buildrunner: hanging until cancelled as the outcome marker asks"; while true; do sleep 60; done ;;
-  pass) ;;
+  pass | block) ;;
   *) echo "buildrunner: outcome ${outcome} is decided by the API, not the pipeline" ;;
 esac
 
