@@ -94,7 +94,9 @@ fn bench(args: &[String]) -> Result<(), String> {
         match arg.as_str() {
             "--quick" => forwarded.push(arg.clone()),
             "--platform" => {
-                let name = rest.next().ok_or("--platform needs buildkite or github-actions")?;
+                let name = rest
+                    .next()
+                    .ok_or("--platform needs buildkite or github-actions")?;
                 forwarded.push(arg.clone());
                 forwarded.push(name.clone());
             }

@@ -86,12 +86,7 @@ impl BuildkiteCore {
             .append_pair("per_page", "100")
             .append_pair("exclude_jobs", "true")
             .append_pair("exclude_pipeline", "true");
-        let reply = self
-            .http
-            .idempotent(&op, &Request::get(url))
-            .await?
-            .success(&op)?;
-        let builds: Vec<Build> = reply.decode(&op)?;
+        let builds: Vec<Build> = self.http.fetch(&op, &Request::get(url)).await?;
         // Two concurrent first triggers with one key can both create; the oldest is the answer.
         Ok(builds.iter().map(|b| b.number).min())
     }
@@ -104,12 +99,7 @@ impl BuildkiteCore {
         url.query_pairs_mut()
             .append_pair("exclude_jobs", "true")
             .append_pair("exclude_pipeline", "true");
-        let reply = self
-            .http
-            .idempotent(&op, &Request::get(url))
-            .await?
-            .success(&op)?;
-        let build: Build = reply.decode(&op)?;
+        let build: Build = self.http.fetch(&op, &Request::get(url)).await?;
         if build.number != number {
             return Err(op.protocol(
                 format_args!("Buildkite answered with build number {}", build.number),

@@ -102,8 +102,7 @@ impl TokenMinter for AppTokenMinter {
         );
         let request = Request::new(Method::POST, self.exchange_url.clone()).bearer(&self.jwt()?)?;
         // Minting a second token is harmless, so the exchange is retried like a read.
-        let reply = http.idempotent(&op, &request).await?.success(&op)?;
-        let answer: AccessToken = reply.decode(&op)?;
+        let answer: AccessToken = http.fetch(&op, &request).await?;
         let expires = humantime::parse_rfc3339_weak(&answer.expires_at).map_err(|e| {
             op.protocol(
                 format_args!("expires_at {:?} is not a time: {e}", answer.expires_at),

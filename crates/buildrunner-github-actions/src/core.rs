@@ -228,12 +228,7 @@ impl GitHubCore {
                 .append_pair("per_page", "100")
                 .append_pair("created", &created)
                 .append_pair("page", &page.to_string());
-            let reply = self
-                .http
-                .idempotent(&op, &Request::get(url))
-                .await?
-                .success(&op)?;
-            let value: Value = reply.decode(&op)?;
+            let value: Value = self.http.fetch(&op, &Request::get(url)).await?;
             let runs = runs_page(&value)
                 .ok_or_else(|| op.protocol("the runs list has no workflow_runs array", None))?;
             let count = runs.len();

@@ -408,6 +408,23 @@ impl HttpClient {
         .await
     }
 
+    /// A request that is safe to repeat whose 2xx answer is the JSON `T`: [`idempotent`],
+    /// then [`Reply::success`], then [`Reply::decode`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HttpClient::idempotent`]; the error a non-2xx answer means; [`Error::Protocol`]
+    /// for a body that is not the JSON `T`.
+    ///
+    /// [`idempotent`]: HttpClient::idempotent
+    pub async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+    ) -> Result<T> {
+        self.idempotent(op, request).await?.success(op)?.decode(op)
+    }
+
     /// Runs `attempt` until it is done, `max_retries` retries have failed, or the next wait
     /// would end after `max_retry_wait` from the start. Each attempt gets that deadline, for
     /// the waits inside it.
