@@ -12,7 +12,7 @@ use buildrunner_http::{
     Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, StatusCode, Url,
     join_path,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::app::AppTokenMinter;
 use crate::error::{dispatch_error, rejects_run_details};
@@ -37,6 +37,16 @@ pub(crate) enum Dispatched {
     Run(u64),
     /// A 204: the run exists but its id must be found by key.
     NoDetails,
+}
+
+/// The body of a dispatch, serialized without copying the inputs.
+#[derive(serde::Serialize)]
+struct DispatchBody<'a> {
+    #[serde(rename = "ref")]
+    git_ref: &'a str,
+    inputs: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_run_details: Option<bool>,
 }
 
 /// The endpoints of one workflow.
@@ -145,10 +155,11 @@ impl GitHubCore {
             "trigger",
             format!("{} workflow {}", self.repo_path(), self.config.workflow),
         );
-        let mut body = json!({ "ref": self.config.git_ref, "inputs": inputs });
-        if run_details {
-            body["return_run_details"] = Value::Bool(true);
-        }
+        let body = DispatchBody {
+            git_ref: &self.config.git_ref,
+            inputs,
+            return_run_details: run_details.then_some(true),
+        };
         let body = serde_json::to_vec(&body).map_err(|e| Error::InvalidRequest {
             reason: format!("the dispatch cannot be encoded as JSON: {e}"),
         })?;
