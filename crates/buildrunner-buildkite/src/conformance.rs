@@ -30,6 +30,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     backend: NAME,
     capabilities: CAPABILITIES,
     unkeyed_triggers_are_keyed: false,
+    cancel_reads_its_answer: false,
     start_emulator: || {
         Box::pin(async {
             let emulator = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await;

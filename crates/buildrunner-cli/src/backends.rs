@@ -3,11 +3,12 @@
 
 use buildrunner_buildkite as _;
 use buildrunner_github_actions as _;
+use buildrunner_gitlab as _;
 use buildrunner_noop as _;
 
 /// The names `buildrunner backends` must list; a test keeps this and the lines above in step.
 #[cfg(test)]
-pub const EXPECTED: &[&str] = &["buildkite", "github-actions", "noop"];
+pub const EXPECTED: &[&str] = &["buildkite", "github-actions", "gitlab", "noop"];
 
 #[cfg(test)]
 mod tests {

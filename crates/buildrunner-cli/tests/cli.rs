@@ -144,9 +144,9 @@ fn backends_lists_every_registered_backend() {
         .iter()
         .map(|b| b["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["buildkite", "github-actions", "noop"]);
+    assert_eq!(names, ["buildkite", "github-actions", "gitlab", "noop"]);
     assert!(
-        run.json()[2]["summary"]
+        run.json()[3]["summary"]
             .as_str()
             .unwrap()
             .contains("outcome markers")

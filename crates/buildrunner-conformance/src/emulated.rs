@@ -27,6 +27,8 @@ pub struct EmulatedBackend {
     pub capabilities: Capabilities,
     /// Whether a trigger without an idempotency key still stamps a key the backend looks up.
     pub unkeyed_triggers_are_keyed: bool,
+    /// Whether a cancel must read its answer's body (see [`FaultHarness::cancel_reads_its_answer`]).
+    pub cancel_reads_its_answer: bool,
     /// Starts a fresh emulator.
     pub start_emulator: fn() -> BoxFuture<Result<StartedEmulator, String>>,
     /// Makes runners against `api_url` with these client options.
@@ -109,6 +111,10 @@ impl FaultHarness for EmulatorHarness {
 
     fn unkeyed_triggers_are_keyed(&self) -> bool {
         self.0.unkeyed_triggers_are_keyed
+    }
+
+    fn cancel_reads_its_answer(&self) -> bool {
+        self.0.cancel_reads_its_answer
     }
 
     async fn environment(&self, http: HttpOptions) -> Result<FaultEnvironment, String> {

@@ -16,10 +16,11 @@ use libtest_mimic::{Arguments, Trial};
 // collected from crates something references.
 use buildrunner_buildkite as _;
 use buildrunner_github_actions as _;
+use buildrunner_gitlab as _;
 use buildrunner_noop as _;
 
 /// The backends this binary must see registered; a forgotten link line fails loudly.
-const EXPECTED_BACKENDS: &[&str] = &["buildkite", "github-actions", "noop"];
+const EXPECTED_BACKENDS: &[&str] = &["buildkite", "github-actions", "gitlab", "noop"];
 
 #[derive(Debug, Clone)]
 enum Cell {

@@ -9,9 +9,10 @@ use buildrunner_conformance::faults::{FAULTS, VERBS, fault_harnesses, print_matr
 // The one place this binary links its HTTP backends, so their fault harnesses are collected.
 use buildrunner_buildkite as _;
 use buildrunner_github_actions as _;
+use buildrunner_gitlab as _;
 
 /// The backends whose fault harnesses must be registered; a forgotten link line fails loudly.
-const EXPECTED: &[&str] = &["buildkite", "github-actions"];
+const EXPECTED: &[&str] = &["buildkite", "github-actions", "gitlab"];
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()

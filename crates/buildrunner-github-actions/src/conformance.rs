@@ -30,6 +30,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     capabilities: CAPABILITIES,
     // Every dispatch carries a fresh dispatch id in the key input.
     unkeyed_triggers_are_keyed: true,
+    cancel_reads_its_answer: false,
     start_emulator: || {
         Box::pin(async {
             match Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await {

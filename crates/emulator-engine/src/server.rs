@@ -22,10 +22,13 @@ use crate::{Engine, Fault, LoggedRequest};
 pub struct Answer {
     /// The status.
     pub status: u16,
-    /// The JSON body; `Value::Null` sends no body.
+    /// The JSON body; `Value::Null` sends no body; a string is sent as plain text when
+    /// `plain` is set.
     pub body: Value,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
+    /// Send a string body as `text/plain` instead of JSON (GitLab's `Retry later`).
+    pub plain: bool,
 }
 
 impl Answer {
@@ -35,6 +38,15 @@ impl Answer {
             status,
             body,
             headers: Vec::new(),
+            plain: false,
+        }
+    }
+
+    /// A plain-text answer.
+    pub fn plain(status: u16, text: &str) -> Answer {
+        Answer {
+            plain: true,
+            ..Answer::json(status, Value::String(text.to_owned()))
         }
     }
 
@@ -53,18 +65,20 @@ impl Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = if self.body.is_null() {
-            Vec::new()
-        } else {
-            self.body.to_string().into_bytes()
+        let (body, content_type) = match (&self.body, self.plain) {
+            (Value::Null, _) => (Vec::new(), None),
+            (Value::String(text), true) => (text.clone().into_bytes(), Some("text/plain")),
+            (body, _) => (
+                body.to_string().into_bytes(),
+                Some("application/json; charset=utf-8"),
+            ),
         };
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = status;
-        if !self.body.is_null() {
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
+        if let Some(content_type) = content_type {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         add_headers(response.headers_mut(), &self.headers);
         response

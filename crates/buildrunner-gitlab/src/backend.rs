@@ -1,0 +1,187 @@
+//! The [`BuildRunner`] implementation: trigger, status and cancel over GitLab's pipelines API.
+
+use async_trait::async_trait;
+use buildrunner_api::{
+    BuildId, BuildMetadata, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result,
+    TriggerRequest,
+};
+use buildrunner_http::Token;
+
+use crate::core::{GitLabCore, Variable};
+use crate::model::{
+    VAR_BASE_URIS, VAR_HEAD_URIS, VAR_METADATA, VAR_QUEUE, caller_metadata, cancel_settled,
+};
+use crate::{GitLabConfig, NAME};
+
+/// What the GitLab backend can do with its defaults (keys on, variables not read).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    web_url: true,
+    idempotent_trigger: true,
+    status_survives_restart: true,
+    cancel_observable: true,
+    outcome_markers: true,
+    ..Capabilities::NONE
+};
+
+/// A runner for one GitLab project's pipelines.
+///
+/// ```no_run
+/// use buildrunner_api::{BuildRunner, Change, TriggerRequest};
+/// use buildrunner_gitlab::{GitLabConfig, GitLabRunner, Token};
+///
+/// # async fn example() -> buildrunner_api::Result<()> {
+/// let mut project = GitLabConfig::new("acme/platform/app")?;
+/// project.read_variables = true; // caller metadata in every report, one request more per poll
+/// let runner = GitLabRunner::new("main", project, Token::from_env("GITLAB_TOKEN", "the GitLab token")?)?;
+/// let pipeline = runner
+///     .trigger(&TriggerRequest::new(vec![Change::new(["https://gitlab.com/acme/app/-/merge_requests/7"])])?)
+///     .await?;
+/// let report = runner.status(&pipeline).await?;
+/// assert!(report.metadata.contains_key("gitlab_status"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GitLabRunner {
+    queue: String,
+    core: GitLabCore,
+}
+
+impl GitLabRunner {
+    /// A runner that creates pipelines for `queue` in the configured project.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the client cannot be built or the token cannot be sent
+    /// in a header.
+    pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
+        Ok(GitLabRunner {
+            queue: queue.into(),
+            core: GitLabCore::new(config, &token)?,
+        })
+    }
+
+    /// The registry's factory.
+    pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
+        let (built, token) = GitLabConfig::from_queue(config)?;
+        GitLabRunner::new(config.queue.clone(), built, token)
+            .map_err(|e| config.in_context(NAME, e))
+    }
+
+    /// The configuration this runner uses.
+    pub fn config(&self) -> &GitLabConfig {
+        &self.core.config
+    }
+
+    /// The `SQ_*` variables, and the key variable.
+    fn variables<'a>(
+        &'a self,
+        request: &TriggerRequest,
+        key: Option<&'a str>,
+    ) -> Vec<Variable<'a>> {
+        let mut variables = vec![
+            Variable {
+                key: VAR_BASE_URIS,
+                value: request.base_uris_json(),
+            },
+            Variable {
+                key: VAR_HEAD_URIS,
+                value: request.head_uris_json(),
+            },
+            Variable {
+                key: VAR_QUEUE,
+                value: self.queue.clone(),
+            },
+        ];
+        if let Some(metadata) = request.metadata_json() {
+            variables.push(Variable {
+                key: VAR_METADATA,
+                value: metadata,
+            });
+        }
+        if let (Some(name), Some(key)) = (self.core.config.key_variable.as_deref(), key) {
+            variables.push(Variable {
+                key: name,
+                value: key.to_owned(),
+            });
+        }
+        variables
+    }
+}
+
+#[async_trait]
+impl BuildRunner for GitLabRunner {
+    fn backend_name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let config = &self.core.config;
+        Capabilities {
+            idempotent_trigger: config.key_variable.is_some(),
+            metadata_round_trip: config.read_variables,
+            ..CAPABILITIES
+        }
+    }
+
+    async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
+        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(pipeline) = self.core.find_by_key(key).await? {
+                    tracing::info!(
+                        pipeline,
+                        "idempotency key already used; returning the existing pipeline"
+                    );
+                    return Ok(self.core.ids.format(pipeline));
+                }
+                Some(key.to_owned())
+            }
+            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
+        };
+        let variables = self.variables(request, key.as_deref());
+        let pipeline = self
+            .core
+            .create_pipeline(&variables, key.as_deref())
+            .await?;
+        let id = self.core.ids.format(pipeline);
+        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        Ok(id)
+    }
+
+    async fn status(&self, id: &BuildId) -> Result<BuildReport> {
+        let pipeline_id = self.core.ids.parse(id)?;
+        let pipeline = self.core.get_pipeline(id, pipeline_id).await?;
+        let caller = if self.core.config.read_variables {
+            caller_metadata(&self.core.pipeline_variables(id, pipeline_id).await?)
+        } else {
+            BuildMetadata::new()
+        };
+        Ok(pipeline.report(caller))
+    }
+
+    async fn cancel(&self, id: &BuildId) -> Result<()> {
+        let pipeline_id = self.core.ids.parse(id)?;
+        let pipeline = match self.core.cancel_pipeline(id, pipeline_id).await {
+            Ok(pipeline) => pipeline,
+            // The cancel reached GitLab but its answer cannot be read: read the pipeline.
+            Err(Error::Protocol { message, .. }) => {
+                tracing::warn!(build = %id, %message, "cancel answer not understood; reading the pipeline");
+                self.core.get_pipeline(id, pipeline_id).await?
+            }
+            Err(other) => return Err(other),
+        };
+        let status = pipeline.status.unwrap_or_default();
+        // GitLab answers 200 whatever happened: the returned status says whether the cancel
+        // took effect (canceling, canceled) or had nothing to do (already finished).
+        if cancel_settled(&status) {
+            tracing::info!(build = %id, status, "cancel settled");
+            return Ok(());
+        }
+        Err(Error::Rejected {
+            message: format!(
+                "cancel {id}: GitLab left the pipeline {status:?} (a pipeline waiting for a manual job is not cancelled)"
+            ),
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! The GitLab backend's conformance harnesses (feature `conformance`): against an in-process
+//! emulator for the suite and the fault matrix, always run, and against a live instance, run
+//! with `--live` when `BUILDRUNNER_GITLAB_PROJECT` and `BUILDRUNNER_GITLAB_TOKEN` are set
+//! (`BUILDRUNNER_GITLAB_API_URL` for a self-managed instance; the project has the sample
+//! `.gitlab-ci.yml` of `docs/backends/gitlab.md`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildrunner_api::{BuildRunner, Capabilities};
+use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
+use gitlab_emulator::{Emulated, Emulator, EmulatorConfig};
+
+use crate::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
+
+const EMULATOR_TOKEN: &str = "conformance-token";
+
+/// The harnesses read variables back, so metadata round-trips and is checked.
+const HARNESS_CAPABILITIES: Capabilities = Capabilities {
+    metadata_round_trip: true,
+    ..CAPABILITIES
+};
+
+fn runners(mut config: GitLabConfig, token: &str) -> Result<RunnerFactory, String> {
+    config.read_variables = true;
+    let token = Token::new(token).map_err(|e| e.to_string())?;
+    Ok(Arc::new(move || {
+        GitLabRunner::new("conformance", config.clone(), token.clone())
+            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
+            .map_err(|e| e.to_string())
+    }))
+}
+
+const EMULATED: EmulatedBackend = EmulatedBackend {
+    backend: NAME,
+    capabilities: HARNESS_CAPABILITIES,
+    // Every pipeline carries a fresh dispatch id in its key variable.
+    unkeyed_triggers_are_keyed: true,
+    cancel_reads_its_answer: true,
+    start_emulator: || {
+        Box::pin(async {
+            let started = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await;
+            started
+                .map(|emulator| Box::new(emulator) as Box<dyn Emulated>)
+                .map_err(|e| format!("could not start the emulator: {e}"))
+        })
+    },
+    runners: |api_url, http| {
+        let mut config = GitLabConfig::new("acme/platform/conformance")
+            .and_then(|c| c.with_api_url(api_url))
+            .map_err(|e| e.to_string())?;
+        config.http = http;
+        runners(config, EMULATOR_TOKEN)
+    },
+    id_prefix: "acme/platform/conformance",
+};
+
+fn live_harness() -> Result<LiveHarness, String> {
+    let [project, token] = live_vars(["BUILDRUNNER_GITLAB_PROJECT", "BUILDRUNNER_GITLAB_TOKEN"])?;
+    let mut config = GitLabConfig::new(&project).map_err(|e| e.to_string())?;
+    if let Ok(api_url) = std::env::var("BUILDRUNNER_GITLAB_API_URL") {
+        config = config.with_api_url(&api_url).map_err(|e| e.to_string())?;
+    }
+    Ok(LiveHarness {
+        backend: NAME,
+        capabilities: HARNESS_CAPABILITIES,
+        // Shared runners take a minute to start; pipeline creation is limited to 25 a minute.
+        timing: Timing {
+            poll_interval: Duration::from_secs(10),
+            lifecycle_timeout: Duration::from_secs(20 * 60),
+            concurrency: 5,
+        },
+        id_prefix: project,
+        runners: runners(config, &token)?,
+    })
+}
+
+buildrunner_conformance::register_harnesses!(EMULATED, live_harness);

@@ -1,0 +1,167 @@
+//! The parts of GitLab's JSON the backend reads, decoded leniently, and the status mapping.
+
+use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus};
+use serde_json::Value;
+
+/// The CI/CD variable with the JSON array of every base URI.
+pub const VAR_BASE_URIS: &str = "SQ_BASE_URIS";
+/// The CI/CD variable with the JSON array of every head URI.
+pub const VAR_HEAD_URIS: &str = "SQ_HEAD_URIS";
+/// The CI/CD variable with the queue name.
+pub const VAR_QUEUE: &str = "SQ_QUEUE";
+/// The CI/CD variable with the caller metadata (a JSON object), omitted when empty.
+pub const VAR_METADATA: &str = "SQ_METADATA";
+
+/// The name the sample `.gitlab-ci.yml` gives a pipeline whose key variable is `key`.
+pub fn pipeline_name(key: &str) -> String {
+    format!("buildrunner {key}")
+}
+
+/// A pipeline as GitLab returns it; only what the backend needs is kept, and fields of the
+/// wrong type read as absent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Pipeline {
+    pub id: u64,
+    pub status: Option<String>,
+    web_url: Option<String>,
+    git_ref: Option<String>,
+    sha: Option<String>,
+}
+
+impl Pipeline {
+    /// Reads a pipeline from a JSON object; `None` unless it has a numeric `id`.
+    pub fn from_json(value: &Value) -> Option<Pipeline> {
+        let pipeline = value.as_object()?;
+        let text = |key: &str| pipeline.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Pipeline {
+            id: pipeline.get("id")?.as_u64()?,
+            status: text("status"),
+            web_url: text("web_url"),
+            git_ref: text("ref"),
+            sha: text("sha"),
+        })
+    }
+
+    pub fn status(&self) -> BuildStatus {
+        map_status(self.status.as_deref().unwrap_or(""))
+    }
+
+    /// The report `status` returns: the caller's metadata (when read), then the backend's
+    /// keys, which win on a collision.
+    pub fn report(&self, caller: BuildMetadata) -> BuildReport {
+        let mut metadata = caller;
+        let mut put = |key: &str, value: Option<String>| match value {
+            Some(value) => {
+                metadata.insert(key.to_owned(), value);
+            }
+            None => {
+                metadata.remove(key);
+            }
+        };
+        put("url", self.web_url.clone());
+        put("gitlab_status", self.status.clone());
+        put("gitlab_pipeline_id", Some(self.id.to_string()));
+        put("gitlab_ref", self.git_ref.clone());
+        put("gitlab_sha", self.sha.clone());
+        BuildReport::new(self.status()).with_metadata(metadata)
+    }
+}
+
+/// Decodes a pipeline as `GET /projects/{id}/pipelines/{pipeline_id}` returns it into its id
+/// and the report `status` gives (without caller metadata). Public for fuzzers and property
+/// tests.
+///
+/// # Errors
+///
+/// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not a JSON object
+/// with a numeric `id`.
+pub fn decode_pipeline_response(body: &[u8]) -> buildrunner_api::Result<(u64, BuildReport)> {
+    let protocol = |what: String| buildrunner_api::Error::Protocol {
+        message: format!("the pipeline cannot be decoded: {what}"),
+        source: None,
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| protocol(e.to_string()))?;
+    let pipeline = Pipeline::from_json(&value)
+        .ok_or_else(|| protocol("not an object with a numeric id".to_owned()))?;
+    Ok((pipeline.id, pipeline.report(BuildMetadata::new())))
+}
+
+/// The caller metadata in a pipeline's variables (`SQ_METADATA`): a JSON object of strings,
+/// or nothing (a corrupt value degrades to no metadata, never a failed status).
+pub fn caller_metadata(variables: &Value) -> BuildMetadata {
+    let text = variables.as_array().and_then(|list| {
+        list.iter()
+            .find(|v| v.get("key").and_then(Value::as_str) == Some(VAR_METADATA))?
+            .get("value")?
+            .as_str()
+    });
+    text.and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+/// Maps a pipeline status to a [`BuildStatus`]. A pipeline waiting for a manual job is
+/// running, never green; a status GitLab adds later is `Unknown`.
+pub fn map_status(status: &str) -> BuildStatus {
+    match status {
+        "created" | "waiting_for_resource" | "preparing" | "pending" | "scheduled" => {
+            BuildStatus::Accepted
+        }
+        "running" | "manual" => BuildStatus::Running,
+        "success" => BuildStatus::Succeeded,
+        "failed" | "skipped" => BuildStatus::Failed,
+        "canceled" | "canceling" => BuildStatus::Cancelled,
+        _ => BuildStatus::Unknown,
+    }
+}
+
+/// Whether a cancel answered with this status took effect or had nothing to do.
+pub(crate) fn cancel_settled(status: &str) -> bool {
+    map_status(status).is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_table() {
+        let table = [
+            ("created", BuildStatus::Accepted),
+            ("waiting_for_resource", BuildStatus::Accepted),
+            ("preparing", BuildStatus::Accepted),
+            ("pending", BuildStatus::Accepted),
+            ("scheduled", BuildStatus::Accepted),
+            ("running", BuildStatus::Running),
+            ("manual", BuildStatus::Running),
+            ("success", BuildStatus::Succeeded),
+            ("failed", BuildStatus::Failed),
+            ("skipped", BuildStatus::Failed),
+            ("canceled", BuildStatus::Cancelled),
+            ("canceling", BuildStatus::Cancelled),
+            ("waiting_for_callback", BuildStatus::Unknown),
+            ("SUCCESS", BuildStatus::Unknown),
+            ("", BuildStatus::Unknown),
+        ];
+        for (status, want) in table {
+            assert_eq!(map_status(status), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn caller_metadata_comes_from_sq_metadata_or_is_empty() {
+        let variables = json!([
+            {"key": "SQ_QUEUE", "value": "main"},
+            {"key": "SQ_METADATA", "value": "{\"pr\":\"7\"}"},
+        ]);
+        assert_eq!(caller_metadata(&variables)["pr"], "7");
+        for bad in [
+            json!([{"key": "SQ_METADATA", "value": "{\"pr\":7}"}]),
+            json!({}),
+            json!(null),
+            json!([{"key": "SQ_METADATA"}]),
+        ] {
+            assert!(caller_metadata(&bad).is_empty(), "{bad}");
+        }
+    }
+}
