@@ -18,7 +18,7 @@ pub const DEFAULT_KEY_VARIABLE: &str = "BUILDRUNNER_KEY";
 /// The options of a `[queues.<name>]` table with `backend = "gitlab"`.
 #[derive(Debug, Clone, Deserialize)]
 struct Options {
-    project: ProjectOption,
+    project: serde_json::Value,
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
     #[serde(default)]
@@ -33,14 +33,6 @@ struct Options {
     http: HttpOptionKeys,
     #[serde(flatten)]
     unknown: UnknownKeys,
-}
-
-/// `project = 42` or `project = "group/sub/project"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum ProjectOption {
-    Id(u64),
-    Path(String),
 }
 
 /// Everything a [`GitLabRunner`](crate::GitLabRunner) needs but the token.
@@ -119,9 +111,15 @@ impl GitLabConfig {
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
         options.unknown.check().map_err(fail)?;
+        // `project = 42` or `project = "group/sub/project"`.
         let project = match options.project {
-            ProjectOption::Id(id) => id.to_string(),
-            ProjectOption::Path(path) => path,
+            serde_json::Value::Number(id) if id.is_u64() => id.to_string(),
+            serde_json::Value::String(path) => path,
+            other => {
+                return Err(fail(format!(
+                    "project must be a numeric id or a path such as \"group/project\", got {other}"
+                )));
+            }
         };
         let api_url = options.api_url.as_deref().unwrap_or(DEFAULT_API_URL);
         let mut built = GitLabConfig::new(project)
