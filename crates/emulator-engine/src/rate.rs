@@ -32,6 +32,14 @@ impl WindowCount {
     pub fn reset_secs(&self) -> u64 {
         self.reset_in.as_secs() + u64::from(self.reset_in.subsec_nanos() > 0)
     }
+
+    /// When the window resets, as epoch seconds rounded up (GitHub's and GitLab's form): a
+    /// client that waits until then never arrives before the reset.
+    pub fn reset_epoch_secs(&self) -> u64 {
+        let at = std::time::SystemTime::now() + self.reset_in;
+        let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        since.as_secs() + u64::from(since.subsec_nanos() > 0)
+    }
 }
 
 #[derive(Debug)]

@@ -161,11 +161,7 @@ impl Platform for State {
 
 /// GitHub's `x-ratelimit-*` headers for a window, the reset as epoch seconds.
 fn rate_headers(count: &WindowCount) -> Vec<(&'static str, String)> {
-    let reset_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        + count.reset_secs();
+    let reset_epoch = count.reset_epoch_secs();
     vec![
         ("x-ratelimit-limit", count.limit.to_string()),
         ("x-ratelimit-remaining", count.remaining.to_string()),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use emulator_engine::{
     Answer, Engine, Lifecycle, Outcome, Phase, Query, RateWindows, Requested, iso8601,
@@ -328,11 +328,7 @@ impl State {
 
     /// GitLab's `RateLimit-*` headers, the reset as epoch seconds.
     pub fn rate_headers(count: &emulator_engine::WindowCount) -> Vec<(&'static str, String)> {
-        let reset = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            + count.reset_secs();
+        let reset = count.reset_epoch_secs();
         vec![
             ("RateLimit-Name", "throttle_authenticated_api".to_owned()),
             ("RateLimit-Limit", count.limit.to_string()),
