@@ -18,7 +18,7 @@ Tasks:
                 every conformance check against every registered backend, as a matrix;
                 --live adds the live harnesses (they need credentials, see docs/conformance.md);
                 then plants one bug per check and prints `planted bugs: N/N checks caught`
-  bench [--quick] [--json PATH] [--platform buildkite|github-actions]
+  bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab]
                 every HTTP backend against bare reqwest on its emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
                 --quick measures for about a minute on 2 cores (docs/benchmarks.md)
@@ -219,6 +219,8 @@ impl Step {
                 "buildkite-emulator",
                 "--package",
                 "github-actions-emulator",
+                "--package",
+                "gitlab-emulator",
             ]),
             Step::Bench(args) => command
                 .args([
@@ -238,6 +240,10 @@ impl Step {
                 .env(
                     "BUILDRUNNER_BENCH_GITHUB_EMULATOR",
                     target_dir().join("release").join("github-actions-emulator"),
+                )
+                .env(
+                    "BUILDRUNNER_BENCH_GITLAB_EMULATOR",
+                    target_dir().join("release").join("gitlab-emulator"),
                 ),
         };
         command

@@ -549,6 +549,68 @@ async fn run_watch_and_cancel_work_against_the_github_actions_emulator() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn run_and_cancel_work_against_the_gitlab_emulator() {
+    use gitlab_emulator::{Emulator, EmulatorConfig, Timings};
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings {
+        queued: Duration::from_millis(50),
+        running: Duration::from_millis(150),
+        canceling: Duration::from_millis(50),
+    }))
+    .await
+    .unwrap();
+    let workspace = Workspace::with_config(&format!(
+        "[queues.gl]\nbackend = \"gitlab\"\nproject = \"acme/platform/app\"\napi_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\nread_variables = true\nmax_retries = 1\n",
+        emulator.url()
+    ));
+    let run = |head: &'static str| {
+        let workspace = &workspace;
+        async move {
+            workspace
+                .run_async(&[
+                    "--output",
+                    "json",
+                    "run",
+                    "--queue",
+                    "gl",
+                    "--head",
+                    head,
+                    "--meta",
+                    "pr=1",
+                    "--interval",
+                    "0.02",
+                    "--timeout",
+                    "2",
+                ])
+                .await
+        }
+    };
+    let passed = run("https://gitlab.com/acme/app/-/merge_requests/1").await;
+    passed.expect(0);
+    assert_eq!(passed.json()["metadata"]["gitlab_status"], "success");
+    assert_eq!(
+        passed.json()["metadata"]["pr"],
+        "1",
+        "caller metadata read back from the variables"
+    );
+    assert!(
+        passed.json()["build_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("acme/platform/app/")
+    );
+    run("https://x/2?buildrunner-outcome=fail").await.expect(1);
+    // A pipeline waiting for a manual job is never green: the watch times out.
+    let manual = run("https://x/3?buildrunner-outcome=block").await;
+    manual.expect(5);
+    assert_eq!(manual.json()["metadata"]["gitlab_status"], "manual");
+    let id = manual.json()["build_id"].as_str().unwrap().to_owned();
+    // GitLab leaves a manual pipeline as it is: the cancel is refused, a backend error.
+    let refused = workspace.run_async(&["cancel", "--queue", "gl", &id]).await;
+    refused.expect(4);
+    assert!(refused.error_line().contains("manual"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_ids_send_no_request_and_bad_tokens_are_backend_errors() {
     let emulator = emulator().await;
     let workspace = Workspace::with_config(&emulator_config(&emulator.url()));

@@ -264,7 +264,10 @@ async fn bytes_per_poll(platform: Platform, figures: &mut Vec<Figure>) {
     let size = |url: String, tag: Option<String>| {
         let client = client.clone();
         async move {
-            let mut request = client.get(url).bearer_auth(TOKEN);
+            let mut request = client
+                .get(url)
+                .bearer_auth(TOKEN)
+                .header("PRIVATE-TOKEN", TOKEN);
             if let Some(tag) = tag {
                 request = request.header("if-none-match", tag);
             }
@@ -287,6 +290,8 @@ async fn bytes_per_poll(platform: Platform, figures: &mut Vec<Figure>) {
                 )),
             });
         }
+        // A GitLab pipeline has no larger representation to avoid, nor conditional reads.
+        Platform::GitLab => {}
         Platform::GitHubActions => {
             let tag = client
                 .get(&polled)
@@ -549,6 +554,30 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
         unit: "requests",
         baseline: Some(("one_request_per_call".into(), (1 + polls + 2) as f64)),
     });
+    if platform == Platform::GitLab {
+        // Caller metadata comes back only through the variables endpoint: what it costs.
+        emulated.clear_requests();
+        let mut config = buildrunner_gitlab::GitLabConfig::new("acme/bench")
+            .unwrap()
+            .with_api_url(&url)
+            .unwrap();
+        config.read_variables = true;
+        let token = buildrunner_gitlab::Token::new(TOKEN).unwrap();
+        let reading = buildrunner_gitlab::GitLabRunner::new("bench", config, token).unwrap();
+        let id = reading.trigger(&request(1)).await.unwrap();
+        for _ in 0..polls {
+            reading.status(&id).await.unwrap();
+        }
+        reading.cancel(&id).await.unwrap();
+        figures.push(Figure {
+            name: format!(
+                "{prefix}requests_per_lifecycle_trigger_{polls}_polls_cancel_reading_variables"
+            ),
+            value: emulated.requests().len() as f64,
+            unit: "requests",
+            baseline: Some(("one_request_per_call".into(), (1 + polls + 1) as f64)),
+        });
+    }
 }
 
 /// An emulator in this process whose builds run for an hour and cancel at once.
@@ -561,6 +590,20 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
                     Duration::from_secs(3600),
                     Duration::ZERO,
                 ),
+            )
+            .await
+            .unwrap();
+            let url = emulator.url();
+            (Box::new(emulator), url)
+        }
+        Platform::GitLab => {
+            let timings = gitlab_emulator::Timings {
+                queued: Duration::ZERO,
+                running: Duration::from_secs(3600),
+                canceling: Duration::ZERO,
+            };
+            let emulator = gitlab_emulator::Emulator::start(
+                gitlab_emulator::EmulatorConfig::new(TOKEN).with_timings(timings),
             )
             .await
             .unwrap();

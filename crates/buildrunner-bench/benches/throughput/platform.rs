@@ -7,6 +7,7 @@ use std::time::Duration;
 use buildrunner_api::{BuildId, BuildRunner, Change, TriggerRequest};
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner};
 use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner, Token};
+use buildrunner_gitlab::{GitLabConfig, GitLabRunner};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "bench-token";
@@ -16,16 +17,22 @@ pub const TOKEN: &str = "bench-token";
 pub enum Platform {
     Buildkite,
     GitHubActions,
+    GitLab,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 2] = [Platform::Buildkite, Platform::GitHubActions];
+    pub const ALL: [Platform; 3] = [
+        Platform::Buildkite,
+        Platform::GitHubActions,
+        Platform::GitLab,
+    ];
 
     /// The prefix of its figures: Buildkite's names predate the others and stay bare.
     pub fn prefix(self) -> &'static str {
         match self {
             Platform::Buildkite => "",
             Platform::GitHubActions => "github_actions_",
+            Platform::GitLab => "gitlab_",
         }
     }
 
@@ -33,6 +40,7 @@ impl Platform {
         match self {
             Platform::Buildkite => "buildkite",
             Platform::GitHubActions => "github-actions",
+            Platform::GitLab => "gitlab",
         }
     }
 
@@ -48,6 +56,7 @@ impl Platform {
         match self {
             Platform::Buildkite => "BUILDRUNNER_BENCH_BUILDKITE_EMULATOR",
             Platform::GitHubActions => "BUILDRUNNER_BENCH_GITHUB_EMULATOR",
+            Platform::GitLab => "BUILDRUNNER_BENCH_GITLAB_EMULATOR",
         }
     }
 
@@ -78,6 +87,14 @@ impl Platform {
                 "--canceling-ms".into(),
                 hour,
             ]),
+            Platform::GitLab => args.extend([
+                "--pending-ms".into(),
+                "0".into(),
+                "--running-ms".into(),
+                hour.clone(),
+                "--canceling-ms".into(),
+                hour,
+            ]),
         }
         args
     }
@@ -102,6 +119,14 @@ impl Platform {
                 let credentials = Credentials::Token(Token::new(TOKEN).unwrap());
                 Arc::new(GitHubActionsRunner::new("bench", config, credentials).unwrap())
             }
+            Platform::GitLab => {
+                let mut config = GitLabConfig::new("acme/bench")
+                    .unwrap()
+                    .with_api_url(url)
+                    .unwrap();
+                config.http.max_connections = 64;
+                Arc::new(GitLabRunner::new("bench", config, Token::new(TOKEN).unwrap()).unwrap())
+            }
         }
     }
 
@@ -119,6 +144,7 @@ impl Platform {
             Platform::GitHubActions => {
                 format!("{url}/repos/acme/bench/actions/runs/{number}?exclude_pull_requests=true")
             }
+            Platform::GitLab => format!("{url}/api/v4/projects/acme%2Fbench/pipelines/{number}"),
         }
     }
 }
@@ -148,7 +174,11 @@ impl Baseline {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Value {
-        let response = request.bearer_auth(TOKEN).send().await.unwrap();
+        let request = match self.platform {
+            Platform::GitLab => request.header("PRIVATE-TOKEN", TOKEN),
+            _ => request.bearer_auth(TOKEN),
+        };
+        let response = request.send().await.unwrap();
         assert!(response.status().is_success(), "{}", response.status());
         let bytes = response.bytes().await.unwrap();
         if bytes.is_empty() {
@@ -170,6 +200,10 @@ impl Baseline {
             )),
             Platform::GitHubActions => self.client.post(format!(
                 "{}/repos/acme/bench/actions/runs/{number}/cancel",
+                self.url
+            )),
+            Platform::GitLab => self.client.post(format!(
+                "{}/api/v4/projects/acme%2Fbench/pipelines/{number}/cancel",
                 self.url
             )),
         };
@@ -195,6 +229,16 @@ impl Baseline {
                        "inputs": {"sq_base_uris": "[]", "sq_head_uris": head, "sq_queue": "bench",
                                   "buildrunner_key": format!("{i:032x}")}}),
                 "workflow_run_id",
+            ),
+            Platform::GitLab => (
+                format!("{}/api/v4/projects/acme%2Fbench/pipeline", self.url),
+                json!({"ref": "main", "variables": [
+                    {"key": "SQ_BASE_URIS", "value": "[]"},
+                    {"key": "SQ_HEAD_URIS", "value": head},
+                    {"key": "SQ_QUEUE", "value": "bench"},
+                    {"key": "BUILDRUNNER_KEY", "value": format!("{i:032x}")},
+                ]}),
+                "id",
             ),
         };
         let request = self
