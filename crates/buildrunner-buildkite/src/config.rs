@@ -2,8 +2,8 @@
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, NumberedIds, Token, UnknownKeys, check_path_name, join_path,
-    non_empty, parse_api_url,
+    HttpOptionKeys, HttpOptions, NumberedIds, Token, check_path_name, join_path, non_empty,
+    parse_api_url,
 };
 use serde::Deserialize;
 use url::Url;
@@ -22,10 +22,6 @@ pub const DEFAULT_API_URL: &str = "https://api.buildkite.com";
 struct Options {
     organization: String,
     pipeline: String,
-    #[serde(default = "default_token_env")]
-    token_env: String,
-    #[serde(default = "default_api_url")]
-    api_url: String,
     #[serde(default)]
     branch: Option<String>,
     #[serde(default)]
@@ -34,16 +30,6 @@ struct Options {
     message: Option<String>,
     #[serde(flatten)]
     http: HttpOptionKeys,
-    #[serde(flatten)]
-    unknown: UnknownKeys,
-}
-
-fn default_token_env() -> String {
-    DEFAULT_TOKEN_ENV.to_owned()
-}
-
-fn default_api_url() -> String {
-    DEFAULT_API_URL.to_owned()
 }
 
 /// Everything a [`BuildkiteRunner`](crate::BuildkiteRunner) needs but the token.
@@ -141,9 +127,8 @@ impl BuildkiteConfig {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
-        options.unknown.check().map_err(fail)?;
         let mut built = BuildkiteConfig::new(options.organization, options.pipeline)
-            .and_then(|c| c.with_api_url(&options.api_url))
+            .and_then(|c| c.with_api_url(options.http.api_url_or(DEFAULT_API_URL)))
             .map_err(wrap)?;
         if let Some(branch) = options.branch {
             built.branch = non_empty("branch", branch).map_err(fail)?;
@@ -153,7 +138,8 @@ impl BuildkiteConfig {
         }
         built.message = options.message;
         built.http = options.http.resolve().map_err(fail)?;
-        let token = Token::from_env(&options.token_env, "the Buildkite API token").map_err(wrap)?;
+        let token_env = options.http.token_env_or(DEFAULT_TOKEN_ENV);
+        let token = Token::from_env(token_env, "the Buildkite API token").map_err(wrap)?;
         Ok((built, token))
     }
 

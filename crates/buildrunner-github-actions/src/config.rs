@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, NumberedIds, Token, UnknownKeys, Url, check_path_name,
-    parse_api_url,
+    HttpOptionKeys, HttpOptions, NumberedIds, Token, Url, check_path_name, parse_api_url,
 };
 use serde::Deserialize;
 
@@ -29,10 +28,6 @@ struct Options {
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
     #[serde(default)]
-    api_url: Option<String>,
-    #[serde(default)]
-    token_env: Option<String>,
-    #[serde(default)]
     app_id: Option<u64>,
     #[serde(default)]
     installation_id: Option<u64>,
@@ -46,8 +41,6 @@ struct Options {
     force_cancel: bool,
     #[serde(flatten)]
     http: HttpOptionKeys,
-    #[serde(flatten)]
-    unknown: UnknownKeys,
 }
 
 /// How the runner proves who it is.
@@ -161,9 +154,8 @@ impl GitHubActionsConfig {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
-        options.unknown.check().map_err(fail)?;
         let mut built = GitHubActionsConfig::new(options.owner, options.repo, options.workflow)
-            .and_then(|c| c.with_api_url(options.api_url.as_deref().unwrap_or(DEFAULT_API_URL)))
+            .and_then(|c| c.with_api_url(options.http.api_url_or(DEFAULT_API_URL)))
             .map_err(wrap)?;
         if let Some(git_ref) = options.git_ref {
             built.git_ref = buildrunner_http::non_empty("ref", git_ref).map_err(fail)?;
@@ -181,12 +173,12 @@ impl GitHubActionsConfig {
             options.private_key_env,
         ) {
             (None, None, None) => {
-                let var = options
-                    .token_env
-                    .unwrap_or_else(|| DEFAULT_TOKEN_ENV.to_owned());
-                Credentials::Token(Token::from_env(&var, "the GitHub token").map_err(wrap)?)
+                let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
+                Credentials::Token(Token::from_env(var, "the GitHub token").map_err(wrap)?)
             }
-            (Some(app_id), Some(installation_id), Some(key_env)) if options.token_env.is_none() => {
+            (Some(app_id), Some(installation_id), Some(key_env))
+                if options.http.token_env.is_none() =>
+            {
                 let private_key = Token::multiline_from_env(&key_env, "the GitHub App private key")
                     .map_err(wrap)?;
                 Credentials::App {

@@ -13,31 +13,40 @@ use crate::model::{
 };
 use crate::{GitLabConfig, NAME};
 
-/// What the GitLab backend can do with its defaults (keys on, variables not read).
-pub const CAPABILITIES: Capabilities = Capabilities {
-    web_url: true,
-    idempotent_trigger: true,
-    status_survives_restart: true,
-    cancel_observable: true,
-    outcome_markers: true,
-    ..Capabilities::NONE
-};
+/// What the GitLab backend can do with its defaults: keys on (`idempotent_trigger`), and
+/// variables not read, so no `metadata_round_trip` (a runner with `read_variables` declares it).
+pub const CAPABILITIES: Capabilities = capabilities(true, false);
 
-/// A runner for one GitLab project's pipelines.
+/// The capabilities of a runner with keys on or off and variables read or not: ids, urls,
+/// cancels and markers work alike either way.
+const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
+    let mut capabilities = Capabilities::NONE;
+    capabilities.idempotent_trigger = keys;
+    capabilities.metadata_round_trip = read_variables;
+    capabilities.web_url = true;
+    capabilities.status_survives_restart = true;
+    capabilities.cancel_observable = true;
+    capabilities.outcome_markers = true;
+    capabilities
+}
+
+/// A runner for one GitLab project's pipelines. With `read_variables`, caller metadata comes
+/// back in every report, at one request more per poll:
 ///
 /// ```no_run
-/// use buildrunner_api::{BuildRunner, Change, TriggerRequest};
-/// use buildrunner_gitlab::{GitLabConfig, GitLabRunner, Token};
-///
 /// # async fn example() -> buildrunner_api::Result<()> {
-/// let mut project = GitLabConfig::new("acme/platform/app")?;
-/// project.read_variables = true; // caller metadata in every report, one request more per poll
-/// let runner = GitLabRunner::new("main", project, Token::from_env("GITLAB_TOKEN", "the GitLab token")?)?;
-/// let pipeline = runner
-///     .trigger(&TriggerRequest::new(vec![Change::new(["https://gitlab.com/acme/app/-/merge_requests/7"])])?)
-///     .await?;
-/// let report = runner.status(&pipeline).await?;
-/// assert!(report.metadata.contains_key("gitlab_status"));
+/// use buildrunner_api::{BuildRunner, TriggerRequest};
+///
+/// let mut project = buildrunner_gitlab::GitLabConfig::new("acme/platform/app")?;
+/// project.read_variables = true;
+/// let token = buildrunner_gitlab::Token::from_env("GITLAB_TOKEN", "the GitLab token")?;
+/// let runner = buildrunner_gitlab::GitLabRunner::new("main", project, token)?;
+/// let request = TriggerRequest::builder()
+///     .head(buildrunner_api::Change::new(["https://gitlab.com/acme/app/-/merge_requests/7"]))
+///     .metadata("mr", "7")
+///     .build()?;
+/// let pipeline = runner.trigger(&request).await?;
+/// assert_eq!(runner.status(&pipeline).await?.metadata["mr"], "7");
 /// # Ok(())
 /// # }
 /// ```
@@ -117,11 +126,7 @@ impl BuildRunner for GitLabRunner {
 
     fn capabilities(&self) -> Capabilities {
         let config = &self.core.config;
-        Capabilities {
-            idempotent_trigger: config.key_variable.is_some(),
-            metadata_round_trip: config.read_variables,
-            ..CAPABILITIES
-        }
+        capabilities(config.key_variable.is_some(), config.read_variables)
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

@@ -2,7 +2,7 @@
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, NumberedIds, Token, UnknownKeys, Url, non_empty, parse_api_url,
+    HttpOptionKeys, HttpOptions, NumberedIds, Token, Url, non_empty, parse_api_url,
 };
 use serde::Deserialize;
 
@@ -22,17 +22,11 @@ struct Options {
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
     #[serde(default)]
-    api_url: Option<String>,
-    #[serde(default)]
-    token_env: Option<String>,
-    #[serde(default)]
     key_variable: Option<String>,
     #[serde(default)]
     read_variables: bool,
     #[serde(flatten)]
     http: HttpOptionKeys,
-    #[serde(flatten)]
-    unknown: UnknownKeys,
 }
 
 /// Everything a [`GitLabRunner`](crate::GitLabRunner) needs but the token.
@@ -85,14 +79,16 @@ impl GitLabConfig {
         })
     }
 
-    /// Points the runner at another instance.
+    /// Points the runner at a self-managed instance, or at a loopback emulator in tests. The
+    /// REST API is under `{api_url}/api/v4`.
     ///
     /// # Errors
     ///
-    /// [`Error::Configuration`] unless the URL is `https://`, or `http://` on loopback.
-    pub fn with_api_url(mut self, api_url: &str) -> Result<Self> {
-        self.api_url = parse_api_url(api_url)?;
-        Ok(self)
+    /// [`Error::Configuration`] for a URL that is not `https://` (plain `http://` is allowed
+    /// on loopback only, where the token cannot be read on the wire).
+    pub fn with_api_url(self, api_url: &str) -> Result<Self> {
+        let api_url = parse_api_url(api_url)?;
+        Ok(GitLabConfig { api_url, ..self })
     }
 
     /// The ids of this project's pipelines: `{project}/{pipeline_id}`.
@@ -110,7 +106,6 @@ impl GitLabConfig {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
-        options.unknown.check().map_err(fail)?;
         // `project = 42` or `project = "group/sub/project"`.
         let project = match options.project {
             serde_json::Value::Number(id) if id.is_u64() => id.to_string(),
@@ -121,7 +116,7 @@ impl GitLabConfig {
                 )));
             }
         };
-        let api_url = options.api_url.as_deref().unwrap_or(DEFAULT_API_URL);
+        let api_url = options.http.api_url_or(DEFAULT_API_URL);
         let mut built = GitLabConfig::new(project)
             .and_then(|c| c.with_api_url(api_url))
             .map_err(wrap)?;
@@ -133,10 +128,8 @@ impl GitLabConfig {
         }
         built.read_variables = options.read_variables;
         built.http = options.http.resolve().map_err(fail)?;
-        let var = options
-            .token_env
-            .unwrap_or_else(|| DEFAULT_TOKEN_ENV.to_owned());
-        let token = Token::from_env(&var, "the GitLab token").map_err(wrap)?;
+        let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
+        let token = Token::from_env(var, "the GitLab token").map_err(wrap)?;
         Ok((built, token))
     }
 }

@@ -50,31 +50,36 @@ impl Default for HttpOptions {
     }
 }
 
-/// The shared keys of a queue table, as written in configuration. A backend flattens this
-/// into its own options struct, followed by a flattened [`UnknownKeys`] catch-all, since serde
-/// cannot combine `flatten` with `deny_unknown_fields`:
+/// The shared keys of a queue table, as written in configuration, and every key nobody
+/// claimed. A backend flattens this as the **last** field of its own options struct (serde
+/// cannot combine `flatten` with `deny_unknown_fields`, so unknown keys are collected here and
+/// refused by [`HttpOptionKeys::resolve`]):
 ///
 /// ```
-/// use buildrunner_http::{HttpOptionKeys, UnknownKeys};
+/// use buildrunner_http::HttpOptionKeys;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Options {
 ///     organization: String,
 ///     #[serde(flatten)]
 ///     http: HttpOptionKeys,
-///     #[serde(flatten)]
-///     unknown: UnknownKeys,
 /// }
 ///
 /// let options: Options = serde_json::from_value(serde_json::json!({
 ///     "organization": "acme", "max_retries": 2, "colour": "blue"
 /// }))?;
 /// assert_eq!(options.http.max_retries, Some(2));
-/// assert!(options.unknown.check().unwrap_err().contains("colour"));
+/// assert!(options.http.resolve().unwrap_err().contains("colour"));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct HttpOptionKeys {
+    /// `api_url`: the API root; each backend has its default ([`HttpOptionKeys::api_url_or`]).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// `token_env`: the env var holding the token; each backend has its default.
+    #[serde(default)]
+    pub token_env: Option<String>,
     /// `request_timeout_secs`
     #[serde(default)]
     pub request_timeout_secs: Option<f64>,
@@ -93,15 +98,29 @@ pub struct HttpOptionKeys {
     /// `max_connections`
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Every key no field claimed: refused by [`HttpOptionKeys::resolve`].
+    #[serde(flatten)]
+    pub unknown: UnknownKeys,
 }
 
 impl HttpOptionKeys {
+    /// `api_url`, else the backend's `default`.
+    pub fn api_url_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.api_url.as_deref().unwrap_or(default)
+    }
+
+    /// `token_env`, else the backend's `default`.
+    pub fn token_env_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.token_env.as_deref().unwrap_or(default)
+    }
+
     /// The options these keys describe, the rest at their defaults.
     ///
     /// # Errors
     ///
-    /// A sentence naming the key whose value is out of range.
+    /// A sentence naming the unknown keys, or the key whose value is out of range.
     pub fn resolve(&self) -> Result<HttpOptions, String> {
+        self.unknown.check()?;
         let mut options = HttpOptions::default();
         if let Some(secs) = self.request_timeout_secs {
             options.request_timeout = seconds("request_timeout_secs", secs, false)?;
@@ -182,14 +201,19 @@ mod tests {
     #[test]
     fn keys_resolve_with_ranges_checked() {
         let keys = HttpOptionKeys {
+            api_url: None,
+            token_env: Some("MY_TOKEN".into()),
             request_timeout_secs: Some(2.5),
             max_retries: Some(1),
             max_retry_wait_secs: Some(0.0),
             initial_backoff_ms: Some(7),
             max_response_bytes: Some(2048),
             max_connections: Some(4),
+            unknown: UnknownKeys::default(),
         };
         let options = keys.resolve().unwrap();
+        assert_eq!(keys.api_url_or("https://x"), "https://x");
+        assert_eq!(keys.token_env_or("DEFAULT_TOKEN"), "MY_TOKEN");
         assert_eq!(options.request_timeout, Duration::from_millis(2500));
         assert_eq!(options.max_retry_wait, Duration::ZERO);
         assert_eq!(
