@@ -1,6 +1,6 @@
 //! Pipelines in GitLab's words and the API's answers computed from them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -46,6 +46,8 @@ struct Pipeline {
 #[derive(Debug, Default)]
 struct Inner {
     pipelines: BTreeMap<u64, Pipeline>,
+    /// The last `iid` of each project.
+    iids: HashMap<String, u64>,
     creations: RateWindows,
 }
 
@@ -204,12 +206,9 @@ impl State {
         }
         let mut inner = self.lock();
         let id = 1_000_000 + inner.pipelines.len() as u64 * 3 + 1;
-        let iid = inner
-            .pipelines
-            .values()
-            .filter(|p| p.project == project)
-            .count() as u64
-            + 1;
+        let iid = inner.iids.entry(project.to_owned()).or_insert(0);
+        *iid += 1;
+        let iid = *iid;
         let pipeline = Pipeline {
             id,
             iid,
