@@ -4,6 +4,9 @@ use async_trait::async_trait;
 
 use crate::{BuildId, BuildReport, Capabilities, Result, TriggerRequest};
 
+/// How many `status` calls the default [`BuildRunner::status_many`] has in flight at once.
+pub const STATUS_MANY_CONCURRENCY: usize = 8;
+
 /// One CI platform, seen through three verbs.
 ///
 /// Implementations are long-lived and shared: a caller builds one per queue (usually through
@@ -45,6 +48,34 @@ pub trait BuildRunner: Debug + Send + Sync {
     /// id is not one this runner minted, [`Error::NotFound`](crate::Error::NotFound) when the
     /// CI does not know the build, and the transport and authentication errors.
     async fn status(&self, id: &BuildId) -> Result<BuildReport>;
+
+    /// Reports the status of many builds: one result per id, in the order of `ids`, each what
+    /// [`status`](BuildRunner::status) would give for it.
+    ///
+    /// The default calls `status` for every id, at most [`STATUS_MANY_CONCURRENCY`] at once.
+    /// A backend whose CI answers for many builds in one request overrides it, so following
+    /// hundreds of builds fits the CI's request budget.
+    ///
+    /// ```
+    /// # async fn example(runner: &dyn buildrunner_api::BuildRunner, ids: &[buildrunner_api::BuildId]) {
+    /// for (id, report) in ids.iter().zip(runner.status_many(ids).await) {
+    ///     match report {
+    ///         Ok(report) => println!("{id}: {}", report.status),
+    ///         Err(error) => println!("{id}: {error}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
+        use futures_util::stream::{self, StreamExt};
+        // The calls are made up front (a boxed future does nothing until polled), which keeps
+        // the stream's item type free of the closure's lifetimes.
+        let calls: Vec<_> = ids.iter().map(|id| self.status(id)).collect();
+        stream::iter(calls)
+            .buffered(STATUS_MANY_CONCURRENCY)
+            .collect()
+            .await
+    }
 
     /// Asks the CI to cancel a build and returns once the CI accepted the request.
     ///

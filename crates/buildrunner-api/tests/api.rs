@@ -461,3 +461,74 @@ async fn runners_are_usable_as_shared_trait_objects() {
     assert_eq!(report.status, BuildStatus::Succeeded);
     assert_eq!(report.url(), None);
 }
+
+/// A runner whose `status` takes a moment and counts how many calls overlap, to test the
+/// default `status_many` (the method under test is the trait's own).
+#[derive(Debug, Default)]
+struct SlowStatus {
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl BuildRunner for SlowStatus {
+    fn backend_name(&self) -> &'static str {
+        "slow"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
+
+    async fn trigger(&self, _request: &TriggerRequest) -> buildrunner_api::Result<BuildId> {
+        Err(Error::Unsupported {
+            backend: "slow",
+            operation: "trigger",
+        })
+    }
+
+    async fn status(&self, id: &BuildId) -> buildrunner_api::Result<BuildReport> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        // Later ids answer sooner, so an implementation that kept completion order would fail.
+        let n: u64 = id.as_str().parse().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(30u64.saturating_sub(n))).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        if n % 5 == 0 {
+            return Err(id.not_found());
+        }
+        Ok(BuildReport::new(BuildStatus::Running)
+            .with_metadata([("n".to_owned(), n.to_string())].into()))
+    }
+
+    async fn cancel(&self, _id: &BuildId) -> buildrunner_api::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_default_status_many_answers_in_order_with_bounded_concurrency() {
+    let runner = SlowStatus::default();
+    let ids: Vec<BuildId> = (1..=25).map(|n| BuildId::new(n.to_string())).collect();
+    let answers = runner.status_many(&ids).await;
+    assert_eq!(answers.len(), 25);
+    for (n, answer) in (1u64..).zip(&answers) {
+        match answer {
+            Ok(report) => assert_eq!(report.metadata["n"], n.to_string()),
+            Err(Error::NotFound { id }) => {
+                assert_eq!((id.as_str(), n % 5), (n.to_string().as_str(), 0))
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let most = runner
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        most,
+        buildrunner_api::STATUS_MANY_CONCURRENCY,
+        "calls overlap, up to the bound"
+    );
+    assert!(runner.status_many(&[]).await.is_empty());
+}

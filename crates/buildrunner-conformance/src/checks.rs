@@ -43,6 +43,7 @@ checks! {
     concurrent_mixed_operations [] "many triggers, statuses and cancels at once on one shared runner all succeed";
     empty_base_is_accepted [] "a build with no base changes triggers and reports";
     head_of_1000_uris_is_accepted [] "a head of 1,000 changes triggers and reports";
+    status_many_agrees_with_status [OutcomeMarkers] "status_many answers for every id, in order, as status does";
 }
 
 /// A request as a merge queue makes it: one change queued ahead (base), `uri` under test.
@@ -519,4 +520,54 @@ async fn head_of_1000_uris_is_accepted(cx: &Context<'_>) -> CheckResult {
         .await
         .map(drop)
         .map_err(|e| format!("status of {id} failed: {e}"))
+}
+
+async fn status_many_agrees_with_status(cx: &Context<'_>) -> CheckResult {
+    let runner = cx.env.runner();
+    let pass = trigger(runner.as_ref(), &build(head(&unique("many-pass")))?).await?;
+    let fail = trigger(runner.as_ref(), &build(head(&marked("many-fail", "fail")))?).await?;
+    let hang = trigger(runner.as_ref(), &build(head(&marked("many-hang", "hang")))?).await?;
+    // Settle each build where its status stays put while the two answers are compared.
+    follow(cx, runner.as_ref(), &pass, BuildStatus::is_terminal).await?;
+    follow(cx, runner.as_ref(), &fail, BuildStatus::is_terminal).await?;
+    follow(cx, runner.as_ref(), &hang, |s| s == BuildStatus::Running).await?;
+    let malformed = cx
+        .env
+        .malformed_build_ids()
+        .into_iter()
+        .next()
+        .ok_or("the harness lists no malformed ids to try")?;
+    let ids = vec![
+        pass.clone(),
+        cx.env.unknown_build_id(),
+        fail,
+        malformed,
+        hang.clone(),
+        pass,
+    ];
+    let many = runner.status_many(&ids).await;
+    if many.len() != ids.len() {
+        return Err(format!(
+            "status_many of {} ids gave {} answers",
+            ids.len(),
+            many.len()
+        ));
+    }
+    for (id, answer) in ids.iter().zip(many) {
+        let single = runner.status(id).await;
+        let agree = match (&answer, &single) {
+            (Ok(a), Ok(b)) => a.status == b.status,
+            (Err(a), Err(b)) => a.kind() == b.kind(),
+            _ => false,
+        };
+        if !agree {
+            return Err(format!(
+                "for {id:?} status_many answered {answer:?} but status {single:?}"
+            ));
+        }
+    }
+    runner
+        .cancel(&hang)
+        .await
+        .map_err(|e| format!("cancel of {hang} failed: {e}"))
 }

@@ -62,6 +62,8 @@ enum Bug {
     EmptyBaseRefused,
     /// More than 100 head changes are refused.
     LargeHeadRefused,
+    /// `status_many` answers in another order than it was asked.
+    StatusManyOutOfOrder,
 }
 
 /// The bug that must turn each check red, and only it.
@@ -108,6 +110,7 @@ const PLANTED: &[(&str, Bug)] = &[
     ("concurrent_mixed_operations", Bug::RefusesWhenBusy),
     ("empty_base_is_accepted", Bug::EmptyBaseRefused),
     ("head_of_1000_uris_is_accepted", Bug::LargeHeadRefused),
+    ("status_many_agrees_with_status", Bug::StatusManyOutOfOrder),
 ];
 
 const CAPABILITIES: Capabilities = Capabilities {
@@ -311,6 +314,17 @@ impl BuildRunner for Broken {
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
         self.busy(self.cancel_inner(id)).await
+    }
+
+    async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            answers.push(self.status(id).await);
+        }
+        if self.bug == Bug::StatusManyOutOfOrder {
+            answers.reverse();
+        }
+        answers
     }
 }
 
