@@ -495,7 +495,7 @@ impl BuildRunner for SlowStatus {
         let n: u64 = id.as_str().parse().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(30u64.saturating_sub(n))).await;
         self.in_flight.fetch_sub(1, SeqCst);
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             return Err(id.not_found());
         }
         Ok(BuildReport::new(BuildStatus::Running)
