@@ -67,14 +67,7 @@ pub trait BuildRunner: Debug + Send + Sync {
     /// # }
     /// ```
     async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
-        use futures_util::stream::{self, StreamExt};
-        // The calls are made up front (a boxed future does nothing until polled), which keeps
-        // the stream's item type free of the closure's lifetimes.
-        let calls: Vec<_> = ids.iter().map(|id| self.status(id)).collect();
-        stream::iter(calls)
-            .buffered(STATUS_MANY_CONCURRENCY)
-            .collect()
-            .await
+        status_one_by_one(self, ids).await
     }
 
     /// Asks the CI to cancel a build and returns once the CI accepted the request.
@@ -89,4 +82,21 @@ pub trait BuildRunner: Debug + Send + Sync {
     /// [`Error::Rejected`](crate::Error::Rejected) when the CI refuses to cancel a build that
     /// is still running.
     async fn cancel(&self, id: &BuildId) -> Result<()>;
+}
+
+/// The default [`BuildRunner::status_many`]: one `status` call per id, at most
+/// [`STATUS_MANY_CONCURRENCY`] at once, answers in the order of `ids`. An override calls it
+/// for the ids its batched request could not answer.
+pub async fn status_one_by_one<R: BuildRunner + ?Sized>(
+    runner: &R,
+    ids: &[BuildId],
+) -> Vec<Result<BuildReport>> {
+    use futures_util::stream::{self, StreamExt};
+    // The calls are made up front (a boxed future does nothing until polled), which keeps
+    // the stream's item type free of the closure's lifetimes.
+    let calls: Vec<_> = ids.iter().map(|id| runner.status(id)).collect();
+    stream::iter(calls)
+        .buffered(STATUS_MANY_CONCURRENCY)
+        .collect()
+        .await
 }

@@ -2,13 +2,16 @@
 
 use std::time::SystemTime;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    status_one_by_one,
 };
 
 use crate::core::{Dispatched, GitHubCore, KEY_LOOKBACK};
-use crate::model::dispatch_inputs;
+use crate::model::{WorkflowRun, dispatch_inputs};
 use crate::{Credentials, GitHubActionsConfig, NAME};
 
 /// What the GitHub Actions backend can do with keys on (the default `key_input`). GitHub
@@ -140,6 +143,51 @@ impl BuildRunner for GitHubActionsRunner {
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let run_id = self.core.ids.parse(id)?;
         self.core.get_run(id, run_id).await
+    }
+
+    /// The workflow's 100 most recent runs answer in one (conditional) request; ids not among
+    /// them, and everything when the list cannot be read, go one by one.
+    async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
+        let wanted = ids
+            .iter()
+            .filter(|id| self.core.ids.parse(id).is_ok())
+            .count();
+        if wanted < 2 {
+            return status_one_by_one(self, ids).await;
+        }
+        let recent = match self.core.recent_runs().await {
+            Ok(runs) => runs,
+            Err(error) => {
+                tracing::debug!(%error, "the runs list failed; asking run by run");
+                return status_one_by_one(self, ids).await;
+            }
+        };
+        let by_id: HashMap<u64, &WorkflowRun> = recent.iter().map(|run| (run.id, run)).collect();
+        let listed: Vec<Option<Result<BuildReport>>> = ids
+            .iter()
+            .map(|id| match self.core.ids.parse(id) {
+                Err(invalid) => Some(Err(invalid)),
+                Ok(run_id) => by_id.get(&run_id).map(|run| Ok(run.report())),
+            })
+            .collect();
+        let missing: Vec<BuildId> = ids
+            .iter()
+            .zip(&listed)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut rest = status_one_by_one(self, &missing).await.into_iter();
+        listed
+            .into_iter()
+            .map(|answer| {
+                answer.or_else(|| rest.next()).unwrap_or_else(|| {
+                    Err(Error::Protocol {
+                        message: "status_many lost an answer".to_owned(),
+                        source: None,
+                    })
+                })
+            })
+            .collect()
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

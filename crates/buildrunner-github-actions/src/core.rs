@@ -56,6 +56,8 @@ pub(crate) struct GitHubCore {
     pub config: GitHubActionsConfig,
     pub ids: NumberedIds,
     etags: EtagCache,
+    /// The last answer to the recent-runs list and its entity tag, for conditional requests.
+    recent: std::sync::Mutex<Option<(String, Vec<WorkflowRun>)>>,
     /// Set once the server refused `return_run_details` (an older GHES), so later
     /// dispatches do not ask again.
     no_run_details: AtomicBool,
@@ -102,6 +104,7 @@ impl GitHubCore {
             ids: config.ids(),
             config,
             etags: EtagCache::new(DEFAULT_CAPACITY),
+            recent: std::sync::Mutex::new(None),
             no_run_details: AtomicBool::new(false),
         })
     }
@@ -295,6 +298,53 @@ impl GitHubCore {
             self.etags.store(run_id, tag.to_owned(), report.clone());
         }
         Ok(report)
+    }
+
+    /// `GET .../workflows/{workflow}/runs?event=workflow_dispatch&per_page=100`: the
+    /// workflow's 100 most recent runs in one request, conditional on the last answer's
+    /// entity tag (an unchanged list is a 304, free of the rate limit).
+    pub async fn recent_runs(&self) -> Result<Vec<WorkflowRun>> {
+        let op = Operation::new("status of many", self.repo_path());
+        let mut url = self.url(&["workflows", &self.config.workflow, "runs"]);
+        url.query_pairs_mut()
+            .append_pair("event", "workflow_dispatch")
+            .append_pair("per_page", "100")
+            .append_pair("exclude_pull_requests", "true");
+        let cached = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut request = Request::get(url.clone());
+        if let Some(tag) = cached
+            .as_ref()
+            .and_then(|(tag, _)| HeaderValue::from_str(tag).ok())
+        {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        let mut reply = self.http.idempotent(&op, &request).await?;
+        if reply.status == StatusCode::NOT_MODIFIED {
+            if let Some((_, runs)) = cached {
+                return Ok(runs);
+            }
+            reply = self.http.idempotent(&op, &Request::get(url)).await?;
+        }
+        let reply = reply.success(&op)?;
+        let value: Value = reply.decode(&op)?;
+        let runs = runs_page(&value)
+            .ok_or_else(|| op.protocol("the runs list has no workflow_runs array", None))?;
+        if let Some(tag) = reply
+            .headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+        {
+            *self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((tag.to_owned(), runs.clone()));
+        }
+        Ok(runs)
     }
 
     /// `POST .../runs/{run_id}/cancel` (or `force-cancel`): `Ok(None)` when accepted,

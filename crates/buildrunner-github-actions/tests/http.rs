@@ -543,6 +543,69 @@ async fn unchanged_polls_are_conditional_and_a_304_answers_from_the_cache() {
 }
 
 #[tokio::test]
+async fn status_many_answers_recent_runs_from_one_conditional_list() {
+    let server = MockServer::start_async().await;
+    let listed = json!({"total_count": 2, "workflow_runs": [
+        run_json(21, "completed", Some("failure"), "buildrunner a"),
+        run_json(20, "in_progress", None, "buildrunner b"),
+    ]});
+    let conditional = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(RUNS)
+                .header("if-none-match", "W/\"list\"");
+            then.status(304).header("etag", "W/\"list\"");
+        })
+        .await;
+    let list = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(RUNS)
+                .query_param("event", "workflow_dispatch")
+                .query_param("per_page", "100")
+                .query_param("exclude_pull_requests", "true")
+                .header_missing("if-none-match");
+            then.status(200)
+                .header("etag", "W/\"list\"")
+                .json_body(listed);
+        })
+        .await;
+    let older = server
+        .mock_async(|when, then| {
+            when.method(GET).path(run_path(5));
+            then.status(200)
+                .json_body(run_json(5, "completed", Some("success"), "t"));
+        })
+        .await;
+    let runner = runner(&server, "many");
+    let ids: Vec<BuildId> = ["acme/app/20", "acme/app/5", "other/app/1", "acme/app/21"]
+        .into_iter()
+        .map(BuildId::new)
+        .collect();
+    for _ in 0..2 {
+        let answers = runner.status_many(&ids).await;
+        let statuses: Vec<_> = answers
+            .iter()
+            .map(|a| a.as_ref().map(|r| r.status).map_err(|e| e.kind()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                Ok(BuildStatus::Running),
+                Ok(BuildStatus::Succeeded),
+                Err("invalid_build_id"),
+                Ok(BuildStatus::Failed)
+            ]
+        );
+        assert_eq!(answers[3].as_ref().unwrap().metadata["github_run_id"], "21");
+    }
+    list.assert_calls_async(1).await;
+    conditional.assert_calls_async(1).await;
+    // The run the list does not hold is asked for on its own, each time.
+    older.assert_calls_async(2).await;
+}
+
+#[tokio::test]
 async fn cancel_posts_and_a_409_is_a_no_op_only_for_a_completed_run() {
     let server = MockServer::start_async().await;
     let accepted = server
