@@ -1,0 +1,184 @@
+//! The tracker against real backends: the noop backend for verdicts, and the Buildkite backend
+//! on its emulator, whose request log counts what the tracker spends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
+use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, TriggerRequest};
+use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_noop::NoopRunner;
+use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
+use tokio::sync::mpsc::Receiver;
+
+fn request(uri: &str) -> TriggerRequest {
+    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
+}
+
+fn quick(min_ms: u64) -> TrackerOptions {
+    TrackerOptions {
+        intervals: Intervals {
+            min: Duration::from_millis(min_ms),
+            max: Duration::from_millis(min_ms * 4),
+            age_factor: 0.1,
+        },
+        max_polls_per_sec: 10_000.0,
+        ..TrackerOptions::default()
+    }
+}
+
+async fn next(events: &mut Receiver<TrackerEvent>) -> TrackerEvent {
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("the tracker is running")
+}
+
+#[tokio::test]
+async fn verdicts_arrive_once_and_finished_builds_are_no_longer_followed() {
+    let noop = Arc::new(NoopRunner::new());
+    let runner: Arc<dyn BuildRunner> = noop.clone();
+    let pass = runner.trigger(&request("https://x/1")).await.unwrap();
+    let fail = runner
+        .trigger(&request("https://x/2?buildrunner-outcome=fail"))
+        .await
+        .unwrap();
+    let hang = runner
+        .trigger(&request("https://x/3?buildrunner-outcome=hang"))
+        .await
+        .unwrap();
+    let (tracker, mut events) = Tracker::start(Arc::clone(&runner), quick(10));
+    for id in [&pass, &fail, &hang] {
+        tracker.follow(id.clone());
+    }
+    tracker.follow(BuildId::new("not-a-noop-id"));
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..4 {
+        match next(&mut events).await {
+            TrackerEvent::Changed {
+                id,
+                report,
+                previous,
+            } => {
+                assert_eq!(previous, None);
+                seen.insert(id.to_string(), report.status);
+            }
+            TrackerEvent::Dropped { id, error } => {
+                assert_eq!(
+                    (id.as_str(), error.kind()),
+                    ("not-a-noop-id", "invalid_build_id")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen[pass.as_str()], BuildStatus::Succeeded);
+    assert_eq!(seen[fail.as_str()], BuildStatus::Failed);
+    assert_eq!(seen[hang.as_str()], BuildStatus::Running);
+    assert_eq!(
+        tracker.followed(),
+        1,
+        "only the running build is still followed"
+    );
+    // The next event is the cancel, not a repeat of anything already reported.
+    noop.cancel(&hang).await.unwrap();
+    match next(&mut events).await {
+        TrackerEvent::Changed {
+            id,
+            report,
+            previous,
+        } => {
+            assert_eq!(id, hang);
+            assert_eq!(
+                (previous, report.status),
+                (Some(BuildStatus::Running), BuildStatus::Cancelled)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tracker.followed(), 0);
+}
+
+async fn emulator_runner(emulator: &Emulator) -> Arc<dyn BuildRunner> {
+    let config = BuildkiteConfig::new("acme", "app")
+        .unwrap()
+        .with_api_url(&emulator.url())
+        .unwrap();
+    Arc::new(BuildkiteRunner::new("tracker", config, Token::new("tracker-token").unwrap()).unwrap())
+}
+
+async fn hanging(runner: &Arc<dyn BuildRunner>, count: usize) -> Vec<BuildId> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        ids.push(
+            runner
+                .trigger(&request(&format!("https://x/{i}?buildrunner-outcome=hang")))
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+fn polls(emulator: &Emulator) -> usize {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracker_never_polls_more_builds_a_second_than_its_share() {
+    let emulator = Emulator::start(EmulatorConfig::new("tracker-token"))
+        .await
+        .unwrap();
+    let runner = emulator_runner(&emulator).await;
+    let ids = hanging(&runner, 40).await;
+    emulator.clear_requests();
+    let options = TrackerOptions {
+        max_polls_per_sec: 50.0,
+        batch_size: 10,
+        ..quick(1)
+    };
+    let (tracker, _events) = Tracker::start(runner, options);
+    for id in ids {
+        tracker.follow(id);
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    drop(tracker);
+    let polled = polls(&emulator);
+    // 50 a second, plus the round that may start just before the second ends.
+    assert!((10..=60).contains(&polled), "{polled} polls in one second");
+}
+
+#[tokio::test]
+async fn a_hint_polls_a_build_before_it_is_due_and_unfollow_stops_polling() {
+    let emulator = Emulator::start(EmulatorConfig::new("tracker-token"))
+        .await
+        .unwrap();
+    let runner = emulator_runner(&emulator).await;
+    let ids = hanging(&runner, 2).await;
+    emulator.clear_requests();
+    // Polled at once when followed, then not for ten seconds.
+    let (tracker, mut events) = Tracker::start(runner, quick(10_000));
+    tracker.follow(ids[0].clone());
+    tracker.follow(ids[1].clone());
+    next(&mut events).await;
+    next(&mut events).await;
+    assert_eq!(polls(&emulator), 2);
+    tracker.hint(&ids[0]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        polls(&emulator),
+        3,
+        "the hinted build was polled again, the other not"
+    );
+    tracker.unfollow(&ids[0]);
+    tracker.hint(&ids[0]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(polls(&emulator), 3, "an unfollowed build is not polled");
+    assert_eq!(tracker.followed(), 1);
+}
