@@ -15,6 +15,7 @@ mod config;
 mod exit;
 mod output;
 mod watch;
+mod watch_many;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,11 +69,11 @@ enum Command {
     Status(IdArgs),
     /// Ask the CI to cancel a build (a no-op for a finished build)
     Cancel(IdArgs),
-    /// Follow a build until it finishes; exit 0 succeeded, 1 failed, 3 cancelled, 5 timed out.
-    /// Ctrl-C stops watching and leaves the build running (exit 130)
+    /// Follow builds until they finish; exit 0 succeeded, 1 failed, 3 cancelled, 5 timed out
+    /// (several builds: the worst of them). Ctrl-C stops watching and leaves them running (exit 130)
     Watch {
         #[command(flatten)]
-        id: IdArgs,
+        ids: WatchArgs,
         #[command(flatten)]
         poll: PollArgs,
     },
@@ -103,6 +104,16 @@ struct BuildArgs {
     /// Makes retrying safe: a second trigger with the same key returns the first build
     #[arg(long, value_name = "KEY")]
     idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct WatchArgs {
+    /// Queue the builds belong to, as defined in the configuration file
+    #[arg(long)]
+    queue: String,
+    /// The build ids `trigger` printed; several are followed at once, with batched status
+    #[arg(value_name = "BUILD_ID", required = true, num_args = 1..)]
+    build_ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -222,17 +233,22 @@ async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
             printer.cancelled(&id);
             Ok(Exit::Success)
         }
-        Command::Watch { id, poll } => {
-            let runner = runner(&config()?, &id.queue)?;
-            let id = BuildId::new(id.build_id);
-            watch::watch(
-                runner.as_ref(),
-                &id,
-                &poll.settings(),
-                printer,
-                watch::OnInterrupt::LeaveRunning,
-            )
-            .await
+        Command::Watch { ids, poll } => {
+            let runner = runner(&config()?, &ids.queue)?;
+            let ids: Vec<BuildId> = ids.build_ids.into_iter().map(BuildId::new).collect();
+            match &ids[..] {
+                [id] => {
+                    watch::watch(
+                        runner.as_ref(),
+                        id,
+                        &poll.settings(),
+                        printer,
+                        watch::OnInterrupt::LeaveRunning,
+                    )
+                    .await
+                }
+                _ => watch_many::watch_many(runner, &ids, &poll.settings(), printer).await,
+            }
         }
         Command::Run { build, poll } => {
             let runner = runner(&config()?, &build.queue)?;

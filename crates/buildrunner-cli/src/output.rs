@@ -78,6 +78,35 @@ impl Printer {
         }
     }
 
+    /// The outcome of watching several builds: `{"builds": [...]}` with one status object
+    /// per id (in the order given; `unknown` for a build whose status was never read).
+    pub fn reports(&self, builds: &[(BuildId, Option<BuildReport>)]) {
+        if self.json {
+            let list: Vec<_> = builds
+                .iter()
+                .map(|(id, report)| match report {
+                    Some(report) => json!({
+                        "build_id": id,
+                        "status": report.status,
+                        "terminal": report.status.is_terminal(),
+                        "metadata": report.metadata,
+                    }),
+                    None => json!({
+                        "build_id": id, "status": BuildStatus::Unknown, "terminal": false, "metadata": {},
+                    }),
+                })
+                .collect();
+            self.out(&json!({ "builds": list }).to_string());
+        } else {
+            for (id, report) in builds {
+                match report {
+                    Some(report) => self.out(&format!("{id}: {}", report.status)),
+                    None => self.out(&format!("{id}: {} (no status read)", BuildStatus::Unknown)),
+                }
+            }
+        }
+    }
+
     pub fn cancelled(&self, id: &BuildId) {
         if self.json {
             self.out(&json!({"build_id": id, "cancel_requested": true}).to_string());

@@ -235,6 +235,69 @@ fn noop_commands_print_the_contract_json() {
 }
 
 #[test]
+fn watch_follows_several_builds_and_exits_with_the_worst_verdict() {
+    let workspace = Workspace::new();
+    let trigger = |marker: &str| {
+        let head = format!("https://x/1?buildrunner-outcome={marker}");
+        let run = workspace.run(&["trigger", "--queue", "demo", "--head", &head]);
+        run.expect(0).stdout.trim().to_owned()
+    };
+    let (pass, fail, hang) = (trigger("pass"), trigger("fail"), trigger("hang"));
+    let watch = |ids: &[&str], extra: &[&str]| {
+        let mut args = vec![
+            "--output",
+            "json",
+            "watch",
+            "--queue",
+            "demo",
+            "--interval",
+            "0.05",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(ids);
+        workspace.run(&args)
+    };
+    let both = watch(&[&pass, &pass], &[]);
+    both.expect(0);
+    let builds = both.json()["builds"].as_array().unwrap().clone();
+    assert_eq!(builds.len(), 2);
+    assert!(
+        builds
+            .iter()
+            .all(|b| b["status"] == "succeeded" && b["terminal"] == true)
+    );
+    let worst = watch(&[&pass, &fail, &hang], &["--timeout", "0.5"]);
+    worst.expect(1);
+    let statuses: Vec<_> = worst.json()["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["build_id"].as_str().unwrap().to_owned(),
+                b["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (pass.clone(), "succeeded".to_owned()),
+            (fail.clone(), "failed".to_owned()),
+            (hang.clone(), "running".to_owned())
+        ],
+        "one object per id, in the order given"
+    );
+    let timed_out = watch(&[&pass, &hang], &["--timeout", "0.3"]);
+    timed_out.expect(5);
+    assert!(
+        timed_out.stderr.contains("not every build finished"),
+        "{timed_out:?}"
+    );
+    watch(&[&pass, "not-an-id"], &[]).expect(2);
+}
+
+#[test]
 fn noop_exit_codes_follow_the_build() {
     let workspace = Workspace::new();
     let run_marked = |marker: &str, extra: &[&str]| {
@@ -455,6 +518,23 @@ async fn every_command_works_against_the_buildkite_emulator() {
         .await;
     run.expect(3);
     assert_eq!(run.json()["status"], "cancelled");
+    // Several builds through one tracker: the cancelled one decides the exit code.
+    let both = workspace
+        .run_async(&[
+            "--output",
+            "json",
+            "watch",
+            "--queue",
+            "bk",
+            "acme/app/1",
+            &id,
+            "--interval",
+            "0.02",
+        ])
+        .await;
+    both.expect(3);
+    assert_eq!(both.json()["builds"][0]["status"], "succeeded");
+    assert_eq!(both.json()["builds"][1]["status"], "cancelled");
 
     let run = workspace
         .run_async(&["status", "--queue", "bk", "acme/app/99"])
