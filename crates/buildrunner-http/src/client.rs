@@ -89,11 +89,6 @@ impl<'a> Request<'a> {
         self.bearer = Some(bearer_value(token)?);
         Ok(self)
     }
-
-    /// The method.
-    pub fn method(&self) -> &Method {
-        &self.method
-    }
 }
 
 /// Why one attempt produced no [`Reply`].
@@ -253,16 +248,6 @@ impl HttpClient {
             scheme: spec.scheme,
             budget: store.budget(&spec.budget_key),
         })
-    }
-
-    /// The options this client runs with.
-    pub fn options(&self) -> &HttpOptions {
-        &self.options
-    }
-
-    /// The platform's name for messages: `"GitHub"`.
-    pub fn service(&self) -> &'static str {
-        self.service
     }
 
     /// The error `failure` means for `op`.

@@ -36,11 +36,6 @@ pub struct BudgetKey {
 pub struct Permit(Option<Box<dyn FnOnce() + Send + Sync>>);
 
 impl Permit {
-    /// A permit that releases nothing (for stores that do not count requests in flight).
-    pub fn free() -> Permit {
-        Permit(None)
-    }
-
     /// A permit that runs `release` when dropped.
     pub fn with_release(release: impl FnOnce() + Send + Sync + 'static) -> Permit {
         Permit(Some(Box::new(release)))
