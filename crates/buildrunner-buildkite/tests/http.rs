@@ -10,6 +10,7 @@ use buildrunner_api::{
     BuildId, BuildRunner, BuildStatus, Change, Error, QueueConfig, TriggerRequest, registry,
 };
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
+use buildrunner_testkit::{assert_configuration_errors, assert_invalid_ids, assert_registered};
 use httpmock::prelude::*;
 use serde_json::{Value, json};
 
@@ -769,24 +770,15 @@ async fn foreign_and_malformed_ids_send_no_request() {
         })
         .await;
     let runner = runner(&server);
-    for bad in [
+    let ids = [
         "other/monorepo/1",
         "acme/other/1",
         "1",
         "acme/monorepo/01",
         "acme/monorepo/x",
         "noop:pass:0:0",
-    ] {
-        let bad = BuildId::from(bad);
-        assert!(
-            matches!(runner.status(&bad).await, Err(Error::InvalidBuildId { .. })),
-            "{bad}"
-        );
-        assert!(
-            matches!(runner.cancel(&bad).await, Err(Error::InvalidBuildId { .. })),
-            "{bad}"
-        );
-    }
+    ];
+    assert_invalid_ids(&runner, &ids).await;
     anything.assert_calls_async(0).await;
 }
 
@@ -899,26 +891,10 @@ fn the_factory_reads_options_and_the_token_env_var() {
             "branch",
         ),
     ];
-    for (options, needle) in cases {
-        let error = create(options.clone()).unwrap_err();
-        assert!(
-            matches!(error, Error::Configuration { .. }),
-            "{options}: {error:?}"
-        );
-        let message = error.to_string();
-        assert!(
-            message.contains(needle) && message.contains("merge-main"),
-            "{options}: {message}"
-        );
-    }
+    assert_configuration_errors(create, "merge-main", cases.to_vec());
 }
 
 #[test]
 fn this_test_binary_links_exactly_the_buildkite_backend() {
-    let names: Vec<_> = registry::backends()
-        .unwrap()
-        .iter()
-        .map(|b| b.name)
-        .collect();
-    assert_eq!(names, ["buildkite"]);
+    assert_registered(&["buildkite"]);
 }

@@ -9,6 +9,10 @@ use buildrunner_api::{
     BuildId, BuildRunner, BuildStatus, Change, Error, QueueConfig, TriggerRequest, registry,
 };
 use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner, Token};
+use buildrunner_testkit::{
+    assert_configuration_errors, assert_invalid_ids, assert_registered, first_n, request,
+    stray_requests, with,
+};
 use httpmock::prelude::*;
 use serde_json::{Value, json};
 
@@ -52,28 +56,8 @@ fn run_path(id: u64) -> String {
     format!("/repos/acme/app/actions/runs/{id}")
 }
 
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
-
 fn body(req: &HttpMockRequest) -> Value {
     serde_json::from_slice(req.body_ref()).unwrap_or(Value::Null)
-}
-
-/// A mock that answers every request nothing else matched, to count stray requests.
-async fn anything_else(server: &MockServer) -> httpmock::Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(599);
-        })
-        .await
-}
-
-/// A matcher that holds for the first `times` requests it sees.
-fn first_n(times: usize) -> impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static {
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    move |_| seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < times
 }
 
 /// The `buildrunner_key` input of a dispatch, when it is a fresh 32-hex dispatch id.
@@ -427,7 +411,7 @@ async fn dispatch_refusals_say_what_to_fix() {
 #[tokio::test]
 async fn more_than_25_inputs_is_refused_before_any_request() {
     let server = MockServer::start_async().await;
-    let stray = anything_else(&server).await;
+    let stray = stray_requests(&server).await;
     let mut config = config(&server);
     for i in 0..21 {
         config.extra_inputs.insert(format!("extra_{i}"), "x".into());
@@ -453,7 +437,7 @@ async fn without_a_key_input_there_is_no_lookup_and_no_idempotent_trigger() {
             then.status(204);
         })
         .await;
-    let stray = anything_else(&server).await;
+    let stray = stray_requests(&server).await;
     let mut config = config(&server);
     config.key_input = None;
     let runner = runner_with(config, "no-key");
@@ -807,9 +791,9 @@ async fn unauthenticated_and_unknown_runs_are_typed_errors() {
 #[tokio::test]
 async fn foreign_and_malformed_ids_send_no_request() {
     let server = MockServer::start_async().await;
-    let stray = anything_else(&server).await;
+    let stray = stray_requests(&server).await;
     let runner = runner(&server, "ids");
-    for id in [
+    let ids = [
         "",
         "7",
         "acme/app",
@@ -818,17 +802,8 @@ async fn foreign_and_malformed_ids_send_no_request() {
         "acme/other/7",
         "other/app/7",
         "acme/app/7/x",
-    ] {
-        let id = BuildId::new(id);
-        assert!(
-            matches!(runner.status(&id).await, Err(Error::InvalidBuildId { .. })),
-            "{id}"
-        );
-        assert!(
-            matches!(runner.cancel(&id).await, Err(Error::InvalidBuildId { .. })),
-            "{id}"
-        );
-    }
+    ];
+    assert_invalid_ids(&runner, &ids).await;
     stray.assert_calls_async(0).await;
 }
 
@@ -867,14 +842,7 @@ fn the_factory_reads_options_and_rejects_what_it_cannot_use() {
         "key_input = \"\" turns keys off"
     );
     let base = json!({"owner": "acme", "repo": "app", "workflow": "buildrunner.yml", "token_env": "CARGO_PKG_NAME"});
-    let with = |extra: Value| {
-        let mut options = base.clone();
-        options
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        options
-    };
+    let with = |extra: Value| with(&base, extra);
     let extra_inputs: serde_json::Map<String, Value> =
         (0..21).map(|i| (format!("e{i}"), json!("x"))).collect();
     let cases = [
@@ -907,26 +875,10 @@ fn the_factory_reads_options_and_rejects_what_it_cannot_use() {
         (with(json!({"extra_inputs": extra_inputs})), "26 inputs"),
         (with(json!({"ref": " "})), "ref"),
     ];
-    for (options, needle) in cases {
-        let error = create(options.clone()).unwrap_err();
-        assert!(
-            matches!(error, Error::Configuration { .. }),
-            "{options}: {error:?}"
-        );
-        let message = error.to_string();
-        assert!(
-            message.contains(needle) && message.contains("merge-main"),
-            "{options}: {message}"
-        );
-    }
+    assert_configuration_errors(create, "merge-main", cases.to_vec());
 }
 
 #[test]
 fn this_test_binary_links_exactly_the_github_actions_backend() {
-    let names: Vec<_> = registry::backends()
-        .unwrap()
-        .iter()
-        .map(|b| b.name)
-        .collect();
-    assert_eq!(names, ["github-actions"]);
+    assert_registered(&["github-actions"]);
 }

@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, TriggerRequest};
+use buildrunner_api::{BuildRunner, BuildStatus};
 use buildrunner_github_actions::{Credentials, GitHubActionsConfig, GitHubActionsRunner, Token};
 use github_actions_emulator::{
     DispatchMode, Emulated, Emulator, EmulatorConfig, RateLimit, Timings,
 };
+
+use buildrunner_testkit::{request, trailing_number, wait_for};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -27,29 +29,6 @@ fn runner(emulator: &Emulator) -> GitHubActionsRunner {
         Credentials::Token(Token::new(TOKEN).unwrap()),
     )
     .unwrap()
-}
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
-
-async fn wait_for(
-    runner: &GitHubActionsRunner,
-    id: &BuildId,
-    done: fn(BuildStatus) -> bool,
-) -> BuildStatus {
-    for _ in 0..500 {
-        let status = runner.status(id).await.unwrap().status;
-        if done(status) {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{id} never got there");
-}
-
-fn run_id(id: &BuildId) -> u64 {
-    id.as_str().rsplit('/').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -83,7 +62,7 @@ async fn markers_drive_the_run_and_block_waits_for_an_approval_until_cancelled()
         BuildStatus::Cancelled
     );
     // The dispatch carried the contract's inputs, and the run-name rule named its key.
-    let snapshot = emulator.run(run_id(&fail)).unwrap();
+    let snapshot = emulator.run(trailing_number(&fail)).unwrap();
     assert_eq!(
         snapshot.inputs["sq_head_uris"],
         r#"["https://x/2?buildrunner-outcome=fail"]"#
@@ -102,7 +81,7 @@ async fn a_rerun_keeps_the_id_and_status_follows_the_latest_attempt() {
         .await
         .unwrap();
     wait_for(&runner, &id, BuildStatus::is_terminal).await;
-    let client = reqwest_free_rerun(&emulator, run_id(&id)).await;
+    let client = reqwest_free_rerun(&emulator, trailing_number(&id)).await;
     assert_eq!(client, 201);
     let report = runner.status(&id).await.unwrap();
     assert_eq!(report.metadata["github_run_attempt"], "2");
@@ -175,7 +154,7 @@ async fn both_kinds_of_older_enterprise_server_find_the_run_by_its_key() {
         let second = runner.trigger(&request("https://x/2")).await.unwrap();
         assert_ne!(first, second);
         assert_eq!(emulator.run_count(), 2, "{mode:?}: one run per trigger");
-        let snapshot = emulator.run(run_id(&second)).unwrap();
+        let snapshot = emulator.run(trailing_number(&second)).unwrap();
         assert_eq!(
             snapshot.inputs["sq_head_uris"], r#"["https://x/2"]"#,
             "{mode:?}"

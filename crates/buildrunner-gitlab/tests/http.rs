@@ -10,6 +10,10 @@ use buildrunner_api::{
     BuildId, BuildRunner, BuildStatus, Change, Error, QueueConfig, TriggerRequest, registry,
 };
 use buildrunner_gitlab::{GitLabConfig, GitLabRunner, Token};
+use buildrunner_testkit::{
+    assert_configuration_errors, assert_invalid_ids, assert_registered, first_n, request,
+    stray_requests, with,
+};
 use httpmock::prelude::*;
 use serde_json::{Value, json};
 
@@ -57,26 +61,6 @@ fn keyed(key: &str) -> TriggerRequest {
         .idempotency_key(key)
         .build()
         .unwrap()
-}
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
-
-/// A mock that answers every request nothing else matched, to count stray requests.
-async fn anything_else(server: &MockServer) -> httpmock::Mock<'_> {
-    server
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(599);
-        })
-        .await
-}
-
-/// A matcher that holds for the first `times` requests it sees.
-fn first_n(times: usize) -> impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static {
-    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    move |_| seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < times
 }
 
 /// The pipelines list under a key's name: empty for the first `empty` look-ups, then one.
@@ -481,9 +465,9 @@ async fn a_throttled_read_waits_retry_after_or_returns_rate_limited_at_once() {
 #[tokio::test]
 async fn foreign_and_malformed_ids_send_no_request_and_401_is_unauthenticated() {
     let server = MockServer::start_async().await;
-    let stray = anything_else(&server).await;
+    let stray = stray_requests(&server).await;
     let runner = runner(&server, "ids");
-    for id in [
+    let ids = [
         "",
         "7",
         "acme/platform/app",
@@ -492,17 +476,8 @@ async fn foreign_and_malformed_ids_send_no_request_and_401_is_unauthenticated() 
         "acme/app/7",
         "acme/platform/other/7",
         "platform/app/7",
-    ] {
-        let id = BuildId::new(id);
-        assert!(
-            matches!(runner.status(&id).await, Err(Error::InvalidBuildId { .. })),
-            "{id}"
-        );
-        assert!(
-            matches!(runner.cancel(&id).await, Err(Error::InvalidBuildId { .. })),
-            "{id}"
-        );
-    }
+    ];
+    assert_invalid_ids(&runner, &ids).await;
     stray.assert_calls_async(0).await;
     stray.delete_async().await;
     server
@@ -537,14 +512,7 @@ fn the_factory_reads_options_and_rejects_what_it_cannot_use() {
     );
     assert!(runner.capabilities().metadata_round_trip);
     let base = json!({"project": "acme/app", "token_env": "CARGO_PKG_NAME"});
-    let with = |extra: Value| {
-        let mut options = base.clone();
-        options
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        options
-    };
+    let with = |extra: Value| with(&base, extra);
     let cases = [
         (with(json!({"colour": "blue"})), "colour"),
         (json!({"token_env": "CARGO_PKG_NAME"}), "project"),
@@ -561,26 +529,10 @@ fn the_factory_reads_options_and_rejects_what_it_cannot_use() {
         (with(json!({"ref": ""})), "ref"),
         (with(json!({"max_connections": 0})), "max_connections"),
     ];
-    for (options, needle) in cases {
-        let error = create(options.clone()).unwrap_err();
-        assert!(
-            matches!(error, Error::Configuration { .. }),
-            "{options}: {error:?}"
-        );
-        let message = error.to_string();
-        assert!(
-            message.contains(needle) && message.contains("merge-main"),
-            "{options}: {message}"
-        );
-    }
+    assert_configuration_errors(create, "merge-main", cases.to_vec());
 }
 
 #[test]
 fn this_test_binary_links_exactly_the_gitlab_backend() {
-    let names: Vec<_> = registry::backends()
-        .unwrap()
-        .iter()
-        .map(|b| b.name)
-        .collect();
-    assert_eq!(names, ["gitlab"]);
+    assert_registered(&["gitlab"]);
 }

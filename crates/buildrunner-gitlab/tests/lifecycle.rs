@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, Error, TriggerRequest};
+use buildrunner_api::{BuildRunner, BuildStatus, Change, Error, TriggerRequest};
 use buildrunner_gitlab::{GitLabConfig, GitLabRunner, Token};
 use gitlab_emulator::{Emulated, Emulator, EmulatorConfig, RateLimit};
+
+use buildrunner_testkit::{request, trailing_number, wait_for};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -21,29 +23,6 @@ fn runner(emulator: &Emulator, read_variables: bool) -> GitLabRunner {
     config.http.initial_backoff = Duration::from_millis(20);
     config.http.max_retry_wait = Duration::from_secs(5);
     GitLabRunner::new("lifecycle", config, Token::new(TOKEN).unwrap()).unwrap()
-}
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
-
-async fn wait_for(
-    runner: &GitLabRunner,
-    id: &BuildId,
-    done: fn(BuildStatus) -> bool,
-) -> BuildStatus {
-    for _ in 0..500 {
-        let status = runner.status(id).await.unwrap().status;
-        if done(status) {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{id} never got there");
-}
-
-fn pipeline_id(id: &BuildId) -> u64 {
-    id.as_str().rsplit('/').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -95,7 +74,7 @@ async fn markers_drive_the_pipeline_and_a_manual_one_is_never_green_nor_cancelle
         BuildStatus::Succeeded
     );
     // The create carried the contract's variables, and the workflow-name rule named it.
-    let snapshot = emulator.pipeline(pipeline_id(&fail)).unwrap();
+    let snapshot = emulator.pipeline(trailing_number(&fail)).unwrap();
     assert_eq!(snapshot.project, "acme/platform/app");
     let variable = |name: &str| {
         snapshot
