@@ -1,6 +1,7 @@
 //! The parts of GitHub's JSON the backend reads, decoded leniently, and the status mapping.
 
 use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus};
+use buildrunner_http::{Fields, decode_with};
 use serde_json::{Map, Value};
 
 /// The dispatch input with the JSON array of every base URI.
@@ -29,17 +30,16 @@ pub(crate) struct WorkflowRun {
 impl WorkflowRun {
     /// Reads a run from a JSON object; `None` unless it is an object with a numeric `id`.
     pub fn from_json(value: &Value) -> Option<WorkflowRun> {
-        let run = value.as_object()?;
-        let text = |key: &str| run.get(key).and_then(Value::as_str).map(str::to_owned);
+        let run = Fields::of(value)?;
         Some(WorkflowRun {
-            id: run.get("id")?.as_u64()?,
-            status: text("status"),
-            conclusion: text("conclusion"),
-            run_attempt: run.get("run_attempt").and_then(Value::as_u64),
-            html_url: text("html_url"),
-            display_title: text("display_title").unwrap_or_default(),
-            head_branch: text("head_branch"),
-            created_at: text("created_at"),
+            id: run.number("id")?,
+            status: run.text("status"),
+            conclusion: run.text("conclusion"),
+            run_attempt: run.number("run_attempt"),
+            html_url: run.text("html_url"),
+            display_title: run.text("display_title").unwrap_or_default(),
+            head_branch: run.text("head_branch"),
+            created_at: run.text("created_at"),
         })
     }
 
@@ -81,13 +81,12 @@ impl WorkflowRun {
 /// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not a JSON object
 /// with a numeric `id`.
 pub fn decode_run_response(body: &[u8]) -> buildrunner_api::Result<(u64, BuildReport)> {
-    let protocol = |what: String| buildrunner_api::Error::Protocol {
-        message: format!("the workflow run cannot be decoded: {what}"),
-        source: None,
-    };
-    let value: Value = serde_json::from_slice(body).map_err(|e| protocol(e.to_string()))?;
-    let run = WorkflowRun::from_json(&value)
-        .ok_or_else(|| protocol("not an object with a numeric id".to_owned()))?;
+    let run = decode_with(
+        body,
+        "the workflow run",
+        "an object with a numeric id",
+        WorkflowRun::from_json,
+    )?;
     Ok((run.id, run.report()))
 }
 

@@ -1,6 +1,7 @@
 //! The parts of GitLab's JSON the backend reads, decoded leniently, and the status mapping.
 
 use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus};
+use buildrunner_http::{Fields, decode_with};
 use serde_json::Value;
 
 /// The CI/CD variable with the JSON array of every base URI.
@@ -31,14 +32,13 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Reads a pipeline from a JSON object; `None` unless it has a numeric `id`.
     pub fn from_json(value: &Value) -> Option<Pipeline> {
-        let pipeline = value.as_object()?;
-        let text = |key: &str| pipeline.get(key).and_then(Value::as_str).map(str::to_owned);
+        let pipeline = Fields::of(value)?;
         Some(Pipeline {
-            id: pipeline.get("id")?.as_u64()?,
-            status: text("status"),
-            web_url: text("web_url"),
-            git_ref: text("ref"),
-            sha: text("sha"),
+            id: pipeline.number("id")?,
+            status: pipeline.text("status"),
+            web_url: pipeline.text("web_url"),
+            git_ref: pipeline.text("ref"),
+            sha: pipeline.text("sha"),
         })
     }
 
@@ -76,13 +76,12 @@ impl Pipeline {
 /// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not a JSON object
 /// with a numeric `id`.
 pub fn decode_pipeline_response(body: &[u8]) -> buildrunner_api::Result<(u64, BuildReport)> {
-    let protocol = |what: String| buildrunner_api::Error::Protocol {
-        message: format!("the pipeline cannot be decoded: {what}"),
-        source: None,
-    };
-    let value: Value = serde_json::from_slice(body).map_err(|e| protocol(e.to_string()))?;
-    let pipeline = Pipeline::from_json(&value)
-        .ok_or_else(|| protocol("not an object with a numeric id".to_owned()))?;
+    let pipeline = decode_with(
+        body,
+        "the pipeline",
+        "an object with a numeric id",
+        Pipeline::from_json,
+    )?;
     Ok((pipeline.id, pipeline.report(BuildMetadata::new())))
 }
 

@@ -19,6 +19,7 @@ mod api_url;
 mod auth;
 mod client;
 mod create;
+mod lenient;
 mod numbered_id;
 mod options;
 pub mod rate;
@@ -28,6 +29,7 @@ mod token;
 pub use api_url::{check_path_name, join_path, parse_api_url};
 pub use auth::{Auth, MintedAuth, MintedToken, TokenMinter, bearer_value};
 pub use client::{ClientSpec, HttpClient, Request, SendError, Verdict};
+pub use lenient::{Fields, decode_with};
 pub use numbered_id::NumberedIds;
 pub use options::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, HttpOptionKeys, HttpOptions, UnknownKeys,
