@@ -8,6 +8,7 @@
 //! - [`TriggerRequest`], [`BuildId`], [`BuildStatus`] and [`BuildReport`] are what flows
 //!   through it; [`Capabilities`] is what a backend declares it can do.
 //! - [`Error`] is the one error type, with [`Error::is_retryable`] for callers that poll.
+//! - [`webhook`]: what a backend makes of its CI's webhooks (hints for a tracker).
 //! - [`registry`] collects backends that link themselves in with [`inventory`] and builds
 //!   a runner from a backend name and a [`QueueConfig`] at run time.
 //!
@@ -35,6 +36,7 @@ pub mod outcome;
 pub mod registry;
 mod runner;
 mod types;
+pub mod webhook;
 
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, Result};
@@ -44,6 +46,7 @@ pub use types::{
     BuildId, BuildMetadata, BuildReport, BuildStatus, Change, MAX_IDEMPOTENCY_KEY_LEN,
     TriggerRequest, TriggerRequestBuilder,
 };
+pub use webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 
 /// Re-exported so backend crates submit registrations with the same `inventory` version
 /// this crate collects them with.

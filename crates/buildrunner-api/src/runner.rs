@@ -2,7 +2,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::{BuildId, BuildReport, Capabilities, Result, TriggerRequest};
+use crate::{BuildId, BuildReport, Capabilities, Result, TriggerRequest, WebhookReceiver};
 
 /// How many `status` calls the default [`BuildRunner::status_many`] has in flight at once.
 pub const STATUS_MANY_CONCURRENCY: usize = 8;
@@ -68,6 +68,19 @@ pub trait BuildRunner: Debug + Send + Sync {
     /// ```
     async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
         status_one_by_one(self, ids).await
+    }
+
+    /// How many requests [`status_many`](BuildRunner::status_many) spends on `builds` builds
+    /// at most, so a caller with a request budget can size its rounds. The default is one
+    /// per build; a backend that answers many builds in one request says fewer.
+    fn status_many_cost(&self, builds: usize) -> usize {
+        builds
+    }
+
+    /// Reads this runner's webhooks, when its backend can and its queue names a webhook
+    /// secret (`webhook_secret_env`); `None` otherwise, which is the default.
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
+        None
     }
 
     /// Asks the CI to cancel a build and returns once the CI accepted the request.

@@ -48,6 +48,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct BuildkiteRunner {
     queue: String,
     core: BuildkiteCore,
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhook::BuildkiteWebhooks>,
 }
 
 #[derive(Serialize)]
@@ -67,9 +69,20 @@ impl BuildkiteRunner {
     /// [`Error::Configuration`] when the HTTP client cannot be built or the token cannot be
     /// sent in a header.
     pub fn new(queue: impl Into<String>, config: BuildkiteConfig, token: Token) -> Result<Self> {
+        #[cfg(feature = "webhooks")]
+        let webhooks = config.webhook_secret.clone().map(|secret| {
+            crate::webhook::BuildkiteWebhooks::new(
+                secret,
+                &config.organization,
+                &config.pipeline,
+                config.ids(),
+            )
+        });
         Ok(BuildkiteRunner {
             queue: queue.into(),
             core: BuildkiteCore::new(config, &token)?,
+            #[cfg(feature = "webhooks")]
+            webhooks,
         })
     }
 
@@ -137,6 +150,13 @@ impl BuildRunner for BuildkiteRunner {
 
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
+    }
+
+    #[cfg(feature = "webhooks")]
+    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
+        self.webhooks
+            .as_ref()
+            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

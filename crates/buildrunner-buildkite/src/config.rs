@@ -63,6 +63,9 @@ pub struct BuildkiteConfig {
     pub message: Option<String>,
     /// Timeouts, retries, caps: what every HTTP backend shares.
     pub http: HttpOptions,
+    /// The webhook token or secret (`webhook_secret_env`); with it, and the `webhooks`
+    /// feature, the runner reads this CI's webhooks.
+    pub webhook_secret: Option<Token>,
 }
 
 impl BuildkiteConfig {
@@ -84,6 +87,7 @@ impl BuildkiteConfig {
             commit: "HEAD".to_owned(),
             message: None,
             http: HttpOptions::default(),
+            webhook_secret: None,
         })
     }
 
@@ -138,6 +142,7 @@ impl BuildkiteConfig {
         }
         built.message = options.message;
         built.http = options.http.resolve().map_err(fail)?;
+        built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
         let token_env = options.http.token_env_or(DEFAULT_TOKEN_ENV);
         let token = Token::from_env(token_env, "the Buildkite API token").map_err(wrap)?;
         Ok((built, token))

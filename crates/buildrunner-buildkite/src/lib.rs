@@ -41,6 +41,8 @@ mod core;
 mod error;
 mod model;
 mod rate;
+#[cfg(feature = "webhooks")]
+mod webhook;
 
 use buildrunner_api::registry::BackendRegistration;
 
@@ -51,6 +53,8 @@ pub use model::{
     ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY,
     decode_build_response, decode_caller_metadata, map_state,
 };
+#[cfg(feature = "webhooks")]
+pub use webhook::BuildkiteWebhooks;
 
 /// The name the Buildkite backend is registered under.
 pub const NAME: &str = "buildkite";

@@ -47,6 +47,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct GitHubActionsRunner {
     queue: String,
     core: GitHubCore,
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhook::GitHubWebhooks>,
 }
 
 impl GitHubActionsRunner {
@@ -63,9 +65,15 @@ impl GitHubActionsRunner {
         credentials: Credentials,
     ) -> Result<Self> {
         config.check_inputs()?;
+        #[cfg(feature = "webhooks")]
+        let webhooks = config.webhook_secret.clone().map(|secret| {
+            crate::webhook::GitHubWebhooks::new(secret, &config.owner, &config.repo, config.ids())
+        });
         Ok(GitHubActionsRunner {
             queue: queue.into(),
             core: GitHubCore::new(config, &credentials)?,
+            #[cfg(feature = "webhooks")]
+            webhooks,
         })
     }
 
@@ -98,6 +106,13 @@ impl BuildRunner for GitHubActionsRunner {
             idempotent_trigger: self.core.config.key_input.is_some(),
             ..CAPABILITIES
         }
+    }
+
+    #[cfg(feature = "webhooks")]
+    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
+        self.webhooks
+            .as_ref()
+            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

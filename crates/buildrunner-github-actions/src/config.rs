@@ -108,6 +108,9 @@ pub struct GitHubActionsConfig {
     pub force_cancel: bool,
     /// Timeouts, retries, caps.
     pub http: HttpOptions,
+    /// The webhook token or secret (`webhook_secret_env`); with it, and the `webhooks`
+    /// feature, the runner reads this CI's webhooks.
+    pub webhook_secret: Option<Token>,
 }
 
 impl GitHubActionsConfig {
@@ -136,6 +139,7 @@ impl GitHubActionsConfig {
             key_input: Some(DEFAULT_KEY_INPUT.to_owned()),
             force_cancel: false,
             http: HttpOptions::default(),
+            webhook_secret: None,
         })
     }
 
@@ -166,6 +170,7 @@ impl GitHubActionsConfig {
         }
         built.force_cancel = options.force_cancel;
         built.http = options.http.resolve().map_err(fail)?;
+        built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
         built.check_inputs().map_err(wrap)?;
         let credentials = match (
             options.app_id,

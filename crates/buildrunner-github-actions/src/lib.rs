@@ -42,6 +42,8 @@ mod error;
 mod etag;
 mod model;
 mod rate;
+#[cfg(feature = "webhooks")]
+mod webhook;
 
 use buildrunner_api::registry::BackendRegistration;
 
@@ -57,6 +59,8 @@ pub const RATE_SCHEME: buildrunner_http::rate::HeaderScheme = rate::GITHUB_RATE_
 pub use model::{
     INPUT_BASE_URIS, INPUT_HEAD_URIS, INPUT_METADATA, INPUT_QUEUE, decode_run_response, map_run,
 };
+#[cfg(feature = "webhooks")]
+pub use webhook::GitHubWebhooks;
 
 /// The name the GitHub Actions backend is registered under.
 pub const NAME: &str = "github-actions";

@@ -54,6 +54,8 @@ const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
 pub struct GitLabRunner {
     queue: String,
     core: GitLabCore,
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhook::GitLabWebhooks>,
 }
 
 impl GitLabRunner {
@@ -64,9 +66,15 @@ impl GitLabRunner {
     /// [`Error::Configuration`] when the client cannot be built or the token cannot be sent
     /// in a header.
     pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
+        #[cfg(feature = "webhooks")]
+        let webhooks = config.webhook_secret.clone().map(|secret| {
+            crate::webhook::GitLabWebhooks::new(secret, &config.project, config.ids())
+        });
         Ok(GitLabRunner {
             queue: queue.into(),
             core: GitLabCore::new(config, &token)?,
+            #[cfg(feature = "webhooks")]
+            webhooks,
         })
     }
 
@@ -127,6 +135,13 @@ impl BuildRunner for GitLabRunner {
     fn capabilities(&self) -> Capabilities {
         let config = &self.core.config;
         capabilities(config.key_variable.is_some(), config.read_variables)
+    }
+
+    #[cfg(feature = "webhooks")]
+    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
+        self.webhooks
+            .as_ref()
+            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

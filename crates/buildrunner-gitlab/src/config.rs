@@ -57,6 +57,9 @@ pub struct GitLabConfig {
     pub read_variables: bool,
     /// Timeouts, retries, caps.
     pub http: HttpOptions,
+    /// The webhook token or secret (`webhook_secret_env`); with it, and the `webhooks`
+    /// feature, the runner reads this CI's webhooks.
+    pub webhook_secret: Option<Token>,
 }
 
 impl GitLabConfig {
@@ -76,6 +79,7 @@ impl GitLabConfig {
             key_variable: Some(DEFAULT_KEY_VARIABLE.to_owned()),
             read_variables: false,
             http: HttpOptions::default(),
+            webhook_secret: None,
         })
     }
 
@@ -128,6 +132,7 @@ impl GitLabConfig {
         }
         built.read_variables = options.read_variables;
         built.http = options.http.resolve().map_err(fail)?;
+        built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
         let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
         let token = Token::from_env(var, "the GitLab token").map_err(wrap)?;
         Ok((built, token))

@@ -36,6 +36,8 @@ mod core;
 mod error;
 mod model;
 mod rate;
+#[cfg(feature = "webhooks")]
+mod webhook;
 
 use buildrunner_api::registry::BackendRegistration;
 
@@ -46,6 +48,8 @@ pub use model::{
     VAR_BASE_URIS, VAR_HEAD_URIS, VAR_METADATA, VAR_QUEUE, caller_metadata,
     decode_pipeline_response, map_status, pipeline_name,
 };
+#[cfg(feature = "webhooks")]
+pub use webhook::GitLabWebhooks;
 
 /// How GitLab's answers are read for the rate budget. Public for fuzzers and tools.
 pub const RATE_SCHEME: buildrunner_http::rate::HeaderScheme = rate::GITLAB_RATE_SCHEME;

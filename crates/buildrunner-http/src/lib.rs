@@ -11,6 +11,8 @@
 //!   [`RateScheme`], kept in a pluggable [`BudgetStore`].
 //! - [`Token`]: a secret that never prints; [`parse_api_url`]: `https`, or `http` on loopback.
 //! - [`HttpOptionKeys`]: the queue options every HTTP backend accepts.
+//! - `webhook` (feature `webhooks`): constant-time token and HMAC checks, the replay window,
+//!   the body cap and delivery de-duplication every backend's webhook receiver uses.
 //!
 //! A backend crate keeps its endpoints, wire model, ids, options and rate scheme; see
 //! `docs/writing-a-backend.md`.
@@ -25,6 +27,8 @@ mod options;
 pub mod rate;
 mod reply;
 mod token;
+#[cfg(feature = "webhooks")]
+pub mod webhook;
 
 pub use api_url::{check_path_name, join_path, parse_api_url};
 pub use auth::{Auth, MintedAuth, MintedToken, TokenMinter, bearer_value};

@@ -98,6 +98,10 @@ pub struct HttpOptionKeys {
     /// `max_connections`
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// `webhook_secret_env`: the env var holding the queue's webhook token or secret; without
+    /// it the runner reads no webhooks.
+    #[serde(default)]
+    pub webhook_secret_env: Option<String>,
     /// Every key no field claimed: refused by [`HttpOptionKeys::resolve`].
     #[serde(flatten)]
     pub unknown: UnknownKeys,
@@ -112,6 +116,19 @@ impl HttpOptionKeys {
     /// `token_env`, else the backend's `default`.
     pub fn token_env_or<'a>(&'a self, default: &'a str) -> &'a str {
         self.token_env.as_deref().unwrap_or(default)
+    }
+
+    /// The webhook secret from the env var `webhook_secret_env` names; `None` without the key.
+    ///
+    /// # Errors
+    ///
+    /// [`buildrunner_api::Error::Configuration`] naming the variable (never its value) when it
+    /// is unset or blank.
+    pub fn webhook_secret(&self) -> buildrunner_api::Result<Option<crate::Token>> {
+        self.webhook_secret_env
+            .as_deref()
+            .map(|var| crate::Token::multiline_from_env(var, "the webhook secret"))
+            .transpose()
     }
 
     /// The options these keys describe, the rest at their defaults.
@@ -209,6 +226,7 @@ mod tests {
             initial_backoff_ms: Some(7),
             max_response_bytes: Some(2048),
             max_connections: Some(4),
+            webhook_secret_env: None,
             unknown: UnknownKeys::default(),
         };
         let options = keys.resolve().unwrap();

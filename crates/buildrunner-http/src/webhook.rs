@@ -1,0 +1,212 @@
+//! What every backend's webhook receiver shares: constant-time token and HMAC checks, the
+//! replay window, the body cap and a bounded memory of deliveries already seen. Each backend
+//! keeps its own headers, payloads and rules (`webhook.rs` in its crate).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::Token;
+
+/// How far a signed timestamp may be from the arrival time, either way (Buildkite's advice:
+/// "for example, 5 minutes").
+pub const SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// How many delivery ids a [`SeenDeliveries`] remembers by default: hours of deliveries for a
+/// busy queue, a few hundred KiB.
+pub const SEEN_DELIVERIES: usize = 10_000;
+
+/// A refusal for a missing or wrong credential.
+pub fn unauthenticated(reason: &'static str) -> WebhookError {
+    WebhookError::Unauthenticated { reason }
+}
+
+/// `Err(TooLarge)` when the body is over `limit`.
+///
+/// # Errors
+///
+/// [`WebhookError::TooLarge`].
+pub fn check_body_size(delivery: &WebhookDelivery, limit: usize) -> Result<(), WebhookError> {
+    let size = delivery.body().len();
+    if size > limit {
+        return Err(WebhookError::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Whether a token sent in clear text (GitLab's `X-Gitlab-Token`, Buildkite's
+/// `X-Buildkite-Token`) is the secret, compared in constant time.
+pub fn token_matches(secret: &Token, sent: &str) -> bool {
+    secret.expose().as_bytes().ct_eq(sent.as_bytes()).into()
+}
+
+/// Whether `hex_signature` is the HMAC-SHA256 of the concatenated `parts` keyed with the
+/// secret, compared in constant time. Malformed hex is simply not a match.
+pub fn hmac_sha256_matches(secret: &Token, parts: &[&[u8]], hex_signature: &str) -> bool {
+    let Some(expected) = decode_hex(hex_signature.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
+        return false;
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// The lowercase hex HMAC-SHA256 of `message`; for tests and emulators that sign.
+pub fn hmac_sha256_hex(secret: &Token, message: &[u8]) -> String {
+    // An HMAC key may have any length; new_from_slice cannot fail for it.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).ok())
+        .collect()
+}
+
+/// Whether a signed Unix timestamp lies within [`SIGNATURE_WINDOW`] of `arrival`.
+pub fn within_window(signed_at_secs: u64, arrival: SystemTime) -> bool {
+    let signed_at = UNIX_EPOCH + Duration::from_secs(signed_at_secs);
+    let skew = match arrival.duration_since(signed_at) {
+        Ok(late) => late,
+        Err(early) => early.duration(),
+    };
+    skew <= SIGNATURE_WINDOW
+}
+
+/// A bounded memory of delivery ids (GitHub's `X-GitHub-Delivery`, GitLab's
+/// `Idempotency-Key`), so a redelivery is acknowledged and ignored. The oldest id is
+/// forgotten first.
+#[derive(Debug)]
+pub struct SeenDeliveries {
+    capacity: usize,
+    seen: Mutex<(HashSet<String>, VecDeque<String>)>,
+}
+
+impl SeenDeliveries {
+    /// Remembers up to `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> Self {
+        SeenDeliveries {
+            capacity: capacity.max(1),
+            seen: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    /// Records `id`; `false` when it was already seen.
+    pub fn first_time(&self, id: &str) -> bool {
+        let mut guard = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (set, order) = &mut *guard;
+        if !set.insert(id.to_owned()) {
+            return false;
+        }
+        order.push_back(id.to_owned());
+        if order.len() > self.capacity
+            && let Some(oldest) = order.pop_front()
+        {
+            set.remove(&oldest);
+        }
+        true
+    }
+}
+
+impl Default for SeenDeliveries {
+    fn default() -> Self {
+        SeenDeliveries::new(SEEN_DELIVERIES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> Token {
+        Token::multiline(text).unwrap()
+    }
+
+    #[test]
+    fn github_published_test_vector() {
+        // docs.github.com "Validating webhook deliveries": this secret and payload give this
+        // signature.
+        let key = secret("It's a Secret to Everybody");
+        let signature = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(hmac_sha256_hex(&key, b"Hello, World!"), signature);
+        assert!(hmac_sha256_matches(
+            &key,
+            &[b"Hello, ", b"World!"],
+            signature
+        ));
+        assert!(!hmac_sha256_matches(&key, &[b"Hello, World?"], signature));
+        assert!(!hmac_sha256_matches(
+            &secret("other"),
+            &[b"Hello, World!"],
+            signature
+        ));
+        for malformed in ["", "zz", "757", &signature[..62], "ü7"] {
+            assert!(!hmac_sha256_matches(&key, &[b"Hello, World!"], malformed));
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let key = secret("s3cret");
+        assert!(token_matches(&key, "s3cret"));
+        for wrong in ["", "s3cre", "s3cret ", "S3CRET", "s3cret\0"] {
+            assert!(!token_matches(&key, wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn the_window_is_five_minutes_either_way() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert!(within_window(1_700_000_000, now));
+        assert!(within_window(1_700_000_000 - 300, now));
+        assert!(within_window(1_700_000_000 + 300, now));
+        assert!(!within_window(1_700_000_000 - 301, now));
+        assert!(!within_window(1_700_000_000 + 301, now));
+    }
+
+    #[test]
+    fn bodies_over_the_cap_are_refused() {
+        let delivery = WebhookDelivery::new(vec![], vec![b'x'; 11]);
+        assert_eq!(check_body_size(&delivery, 11), Ok(()));
+        assert_eq!(
+            check_body_size(&delivery, 10),
+            Err(WebhookError::TooLarge {
+                size: 11,
+                limit: 10
+            })
+        );
+    }
+
+    #[test]
+    fn seen_deliveries_forget_the_oldest() {
+        let seen = SeenDeliveries::new(2);
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time("a"));
+        assert!(seen.first_time("b"));
+        assert!(seen.first_time("c"));
+        assert!(seen.first_time("a"), "a was forgotten after two newer ids");
+        assert!(!seen.first_time("c"));
+    }
+}
