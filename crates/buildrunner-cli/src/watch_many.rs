@@ -14,8 +14,8 @@ use crate::output::Printer;
 use crate::watch::Settings;
 
 /// The tracker a `watch` of `count` builds uses: each build polled about once an interval
-/// while young, less often as it ages (up to four intervals), never more builds a second than
-/// `count` per interval.
+/// while young, less often as it ages (up to four intervals), never more requests a second
+/// than `count` per interval.
 fn options(settings: &Settings, count: usize) -> TrackerOptions {
     let interval = settings.interval.max(Duration::from_millis(1));
     TrackerOptions {
@@ -24,7 +24,7 @@ fn options(settings: &Settings, count: usize) -> TrackerOptions {
             max: interval * 4,
             age_factor: 0.1,
         },
-        max_polls_per_sec: (count as f64 / interval.as_secs_f64()).max(1.0),
+        max_requests_per_sec: (count as f64 / interval.as_secs_f64()).max(1.0),
         ..TrackerOptions::default()
     }
 }

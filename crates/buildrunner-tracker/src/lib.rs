@@ -3,11 +3,17 @@
 //! A merge queue has hundreds of builds in flight; one `status` per build per poll does not
 //! fit a CI's budget. A [`Tracker`] polls in rounds through
 //! [`BuildRunner::status_many`] (which a backend answers with one request for many builds
-//! where its CI can), polls young builds more often than old ones ([`Intervals`]), never polls
-//! more builds a second than its share of the budget allows ([`TrackerOptions::max_polls_per_sec`]),
-//! emits one [`TrackerEvent`] per status change, and stops following a build once it is
-//! terminal. [`Tracker::hint`] (a webhook said something happened) polls a build at once; a
-//! verdict is always a status the tracker read itself, never the hint.
+//! where its CI can), polls young builds more often than old ones ([`Intervals`]), never
+//! spends more requests a second than its share of the budget
+//! ([`TrackerOptions::max_requests_per_sec`], counted with
+//! [`BuildRunner::status_many_cost`]), emits one [`TrackerEvent`] per status change, and stops
+//! following a build once it is terminal.
+//!
+//! [`Tracker::hint`] (a webhook said a build changed) polls that build ahead of every other;
+//! a verdict is always a status the tracker read itself, never the hint. When the CI does not
+//! show the hinted verdict yet (webhooks can run ahead of the API), the build is polled again
+//! shortly, a few times, before it returns to its usual interval. Lost webhooks cost latency,
+//! never a verdict: every followed build is still polled.
 //!
 //! It names no backend: it is generic over the trait.
 //!
@@ -28,6 +34,10 @@
 //! # }
 //! ```
 
+#[cfg(feature = "listener")]
+pub mod listener;
+mod pacing;
+mod poll;
 mod schedule;
 
 use std::collections::HashMap;
@@ -49,12 +59,14 @@ pub struct TrackerOptions {
     pub intervals: Intervals,
     /// The most builds one `status_many` call asks about.
     pub batch_size: usize,
-    /// The most builds polled a second: the share of the CI's request budget the tracker may
-    /// spend. For a backend that answers many builds in one request (GitHub Actions) a poll
-    /// of many builds costs one request, so this bounds the requests from above.
-    pub max_polls_per_sec: f64,
+    /// The most requests a second the tracker's polls may cost the CI: its share of the rate
+    /// budget (Buildkite's 200 a minute is 3.3 a second; leave room for triggers and
+    /// cancels). A round of `n` builds costs [`BuildRunner::status_many_cost`]`(n)`.
+    pub max_requests_per_sec: f64,
     /// How many events wait for a reader before the tracker pauses.
     pub event_capacity: usize,
+    /// How soon a hinted build whose poll does not show the hinted verdict yet is polled again.
+    pub confirm_after: Duration,
 }
 
 impl Default for TrackerOptions {
@@ -62,8 +74,9 @@ impl Default for TrackerOptions {
         TrackerOptions {
             intervals: Intervals::default(),
             batch_size: 100,
-            max_polls_per_sec: 2.0,
+            max_requests_per_sec: 2.0,
             event_capacity: 1024,
+            confirm_after: Duration::from_secs(1),
         }
     }
 }
@@ -92,10 +105,21 @@ pub enum TrackerEvent {
     },
 }
 
+/// How many times a hint that the CI does not confirm yet is polled again early.
+const CONFIRMATIONS: u8 = 3;
+
+#[derive(Debug, Clone, Copy)]
+struct Hint {
+    claimed: BuildStatus,
+    looks_left: u8,
+}
+
 #[derive(Debug)]
 struct Followed {
     slot: Slot,
     last: Option<BuildStatus>,
+    /// A webhook's claim the CI has not shown yet.
+    hint: Option<Hint>,
 }
 
 #[derive(Debug, Default)]
@@ -135,7 +159,12 @@ impl Tracker {
             wake: Notify::new(),
         });
         let (events, receiver) = mpsc::channel(options.event_capacity.max(1));
-        let task = tokio::spawn(poll_loop(runner, options, Arc::clone(&shared), events));
+        let task = tokio::spawn(poll::poll_loop(
+            runner,
+            options,
+            Arc::clone(&shared),
+            events,
+        ));
         (Tracker { shared, task }, receiver)
     }
 
@@ -150,6 +179,7 @@ impl Tracker {
                 errors: 0,
             },
             last: None,
+            hint: None,
         });
         self.shared.wake.notify_one();
     }
@@ -159,13 +189,27 @@ impl Tracker {
         self.shared.lock().builds.remove(id);
     }
 
-    /// Polls a followed build as soon as the budget allows, because something (a webhook)
-    /// says it changed. The verdict still comes from that poll, never from the hint.
-    pub fn hint(&self, id: &BuildId) {
-        if let Some(followed) = self.shared.lock().builds.get_mut(id) {
-            followed.slot.due = Instant::now();
+    /// Polls a followed build before any other, because something (a webhook) claims it is now
+    /// `claimed`; returns whether the build is followed. A claim of the status the tracker
+    /// already read costs no request. The verdict still comes from the poll, never from the
+    /// hint; until the CI shows the claimed status the build is polled again every
+    /// [`TrackerOptions::confirm_after`], a few times.
+    pub fn hint(&self, id: &BuildId, claimed: BuildStatus) -> bool {
+        let mut state = self.shared.lock();
+        let Some(followed) = state.builds.get_mut(id) else {
+            return false;
+        };
+        if followed.last == Some(claimed) {
+            return true;
         }
+        followed.slot.due = Instant::now();
+        followed.hint = Some(Hint {
+            claimed,
+            looks_left: CONFIRMATIONS,
+        });
+        drop(state);
         self.shared.wake.notify_one();
+        true
     }
 
     /// How many builds are followed.
@@ -179,121 +223,4 @@ impl Drop for Tracker {
         self.shared.lock().stopped = true;
         self.task.abort();
     }
-}
-
-/// The builds due now, most overdue first, at most `limit`; or when the next one is due.
-fn due(state: &State, now: Instant, limit: usize) -> Result<Vec<BuildId>, Option<Instant>> {
-    let mut due: Vec<(&BuildId, Instant)> = state
-        .builds
-        .iter()
-        .filter(|(_, f)| f.slot.due <= now)
-        .map(|(id, f)| (id, f.slot.due))
-        .collect();
-    if due.is_empty() {
-        return Err(state.builds.values().map(|f| f.slot.due).min());
-    }
-    due.sort_by_key(|(_, at)| *at);
-    Ok(due
-        .into_iter()
-        .take(limit.max(1))
-        .map(|(id, _)| id.clone())
-        .collect())
-}
-
-async fn poll_loop(
-    runner: Arc<dyn BuildRunner>,
-    options: TrackerOptions,
-    shared: Arc<Shared>,
-    events: mpsc::Sender<TrackerEvent>,
-) {
-    let per_poll = Duration::from_secs_f64(1.0 / options.max_polls_per_sec.max(0.001));
-    loop {
-        let batch = {
-            let state = shared.lock();
-            if state.stopped {
-                return;
-            }
-            due(&state, Instant::now(), options.batch_size)
-        };
-        let ids = match batch {
-            Ok(ids) => ids,
-            Err(next) => {
-                let wake = shared.wake.notified();
-                match next {
-                    Some(at) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(at) => {}
-                            _ = wake => {}
-                        }
-                    }
-                    None => wake.await,
-                }
-                continue;
-            }
-        };
-        let started = Instant::now();
-        let polled = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let answers = runner.status_many(&ids).await;
-        for event in record(&shared, &options, ids, answers) {
-            if events.send(event).await.is_err() {
-                return;
-            }
-        }
-        // Pace the rounds: polling n builds buys n / max_polls_per_sec of quiet, so the
-        // tracker never polls more builds a second than its share of the budget.
-        tokio::time::sleep_until(started + per_poll.saturating_mul(polled)).await;
-    }
-}
-
-/// Applies one round's answers: events for changes and drops, the next due time for the rest.
-fn record(
-    shared: &Shared,
-    options: &TrackerOptions,
-    ids: Vec<BuildId>,
-    answers: Vec<buildrunner_api::Result<BuildReport>>,
-) -> Vec<TrackerEvent> {
-    let now = Instant::now();
-    let mut events = Vec::new();
-    let mut state = shared.lock();
-    for (id, answer) in ids.into_iter().zip(answers) {
-        let Some(followed) = state.builds.get_mut(&id) else {
-            continue; // unfollowed while the round ran
-        };
-        match answer {
-            Ok(report) => {
-                let status = report.status;
-                followed.slot.errors = 0;
-                followed.slot.due = now
-                    + options
-                        .intervals
-                        .after_poll(now - followed.slot.followed_at);
-                let previous = followed.last.replace(status);
-                if previous != Some(status) {
-                    events.push(TrackerEvent::Changed {
-                        id: id.clone(),
-                        report,
-                        previous,
-                    });
-                }
-                if status.is_terminal() {
-                    state.builds.remove(&id);
-                }
-            }
-            Err(error) if error.is_retryable() => {
-                followed.slot.errors += 1;
-                let asked = match &error {
-                    Error::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
-                followed.slot.due =
-                    now + options.intervals.after_errors(followed.slot.errors, asked);
-                tracing::debug!(build = %id, %error, errors = followed.slot.errors, "poll failed; trying again later");
-            }
-            Err(error) => {
-                state.builds.remove(&id);
-                events.push(TrackerEvent::Dropped { id, error });
-            }
-        }
-    }
-    events
 }
