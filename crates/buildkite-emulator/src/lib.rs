@@ -24,6 +24,10 @@
 //! Lifecycles, faults, rate windows and the request log are the shared [`emulator_engine`];
 //! this crate only speaks Buildkite's wire format.
 //!
+//! With [`Emulator::send_webhooks`] it also POSTs Buildkite's build webhooks (token or
+//! signature mode) to a URL on every state change, with faults: drop, delay, duplicate,
+//! reorder, bad signature.
+//!
 //! Tests can force any raw state ([`Emulator::force_state`]), inject faults into the next
 //! requests ([`Emulated::inject`]), turn on rate limiting ([`Emulated::set_rate_limit`]) and
 //! read the request log ([`Emulated::requests`]).
@@ -42,13 +46,17 @@
 
 mod server;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use emulator_engine::{LOOPBACK, Served};
 
-pub use emulator_engine::{Emulated, Fault, FaultTarget, LoggedRequest, RateLimit};
+pub use emulator_engine::{
+    Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, WebhookCounts, WebhookFaults,
+    WebhookTarget,
+};
 pub use state::BuildSnapshot;
 
 /// How an emulator behaves.
@@ -176,6 +184,13 @@ impl Emulator {
     /// How many builds exist across every pipeline.
     pub fn build_count(&self) -> usize {
         self.0.state().build_count()
+    }
+
+    /// Sends a webhook to `target` on every state change of the builds created from now on
+    /// (`build.scheduled`, `build.running`, `build.failing`, `build.finished`), with the
+    /// target's faults; returns what the sender counts.
+    pub fn send_webhooks(&self, target: WebhookTarget) -> std::sync::Arc<WebhookCounts> {
+        self.0.send_webhooks(target)
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, Query, RateVerdict, Requested, Timings, iso8601,
-    uuid,
+    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateVerdict, Requested, Timings,
+    iso8601, uuid,
 };
 use serde_json::{Map, Value, json};
 
@@ -44,7 +44,7 @@ fn message(status: u16, message: &str) -> Answer {
 }
 
 #[derive(Debug)]
-struct Build {
+pub(crate) struct Build {
     number: u64,
     uuid: String,
     life: Lifecycle,
@@ -62,16 +62,21 @@ struct Pipeline {
     builds: BTreeMap<u64, Build>,
 }
 
+/// A build's key: organization, pipeline, number.
+pub(crate) type BuildKey = (String, String, u64);
+
 #[derive(Debug, Default)]
-struct Inner {
+pub(crate) struct Inner {
     pipelines: HashMap<(String, String), Pipeline>,
+    /// The builds whose changes are announced by webhook.
+    pub watch: PhaseWatch<BuildKey>,
 }
 
 /// Everything the server shares between connections.
 #[derive(Debug)]
 pub(crate) struct State {
     config: EmulatorConfig,
-    timings: Timings,
+    pub timings: Timings,
     base_url: String,
     pub engine: Engine,
     inner: Mutex<Inner>,
@@ -94,7 +99,7 @@ impl State {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -150,7 +155,7 @@ impl State {
         TERMINAL.contains(&state) && !(state == "passed" && blocked)
     }
 
-    fn build_json(
+    pub(crate) fn build_json(
         &self,
         organization: &str,
         pipeline: &str,
@@ -300,6 +305,10 @@ impl State {
             true,
         );
         pipeline_state.builds.insert(number, build);
+        if self.engine.webhooks_on() {
+            let key = (organization.to_owned(), pipeline.to_owned(), number);
+            inner.watch.watch(key);
+        }
         Answer::json(201, json)
     }
 
@@ -483,6 +492,23 @@ fn parse_number(number: &str) -> Option<u64> {
         return None;
     }
     number.parse().ok()
+}
+
+impl Inner {
+    /// The build a key names.
+    pub(crate) fn build(&self, (organization, pipeline, number): &BuildKey) -> Option<&Build> {
+        self.pipelines
+            .get(&(organization.clone(), pipeline.clone()))?
+            .builds
+            .get(number)
+    }
+}
+
+impl Build {
+    /// Its phase at `now`.
+    pub(crate) fn phase(&self, timings: &Timings, now: Instant) -> Phase {
+        self.life.phase(timings, now)
+    }
 }
 
 fn find<'a>(

@@ -12,6 +12,7 @@ mod query;
 mod rate;
 mod server;
 mod time;
+mod webhooks;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -23,11 +24,16 @@ pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};
 pub use server::{Answer, Platform, RateVerdict, serve};
 pub use time::{iso8601, parse_iso8601};
+pub use webhooks::{
+    Delivery, PhaseWatch, WEBHOOK_TICK, WebhookCounts, WebhookFaults, WebhookSource, WebhookTarget,
+    hmac_sha256_hex,
+};
 
 /// The state every emulator keeps besides its builds: faults, rate windows, request log.
 #[derive(Debug)]
 pub struct Engine {
     inner: Mutex<Inner>,
+    webhooks: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -46,6 +52,22 @@ impl Engine {
                 windows: RateWindows::new(rate_limit),
                 log: RequestLog::new(log_capacity),
             }),
+            webhooks: Mutex::new(None),
+        }
+    }
+
+    /// Whether webhooks are being sent, so a platform watches the builds it creates.
+    pub fn webhooks_on(&self) -> bool {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    fn start_webhooks(&self, task: tokio::task::JoinHandle<()>) {
+        let mut slot = self.webhooks.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(earlier) = slot.replace(task) {
+            earlier.abort();
         }
     }
 
@@ -192,11 +214,28 @@ impl<S: Platform> Served<S> {
     pub fn state(&self) -> &S {
         &self.state
     }
+
+    fn shared_state(&self) -> &std::sync::Arc<S> {
+        &self.state
+    }
 }
 
 impl<S> Drop for Served<S> {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .webhooks
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
     }
 }
 

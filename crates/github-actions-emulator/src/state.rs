@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, Query, RateWindows, Requested, iso8601,
+    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
     parse_iso8601,
 };
 use serde_json::{Map, Value, json};
@@ -48,7 +48,7 @@ pub struct RunSnapshot {
 }
 
 #[derive(Debug)]
-struct Run {
+pub(crate) struct Run {
     id: u64,
     owner: String,
     repo: String,
@@ -65,8 +65,10 @@ struct Run {
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    runs: BTreeMap<u64, Run>,
+pub(crate) struct Inner {
+    pub runs: BTreeMap<u64, Run>,
+    /// The runs whose changes are announced by webhook.
+    pub watch: PhaseWatch<u64>,
     run_numbers: HashMap<(String, String, String), u64>,
     /// Installation tokens issued, and when each expires.
     tokens: HashMap<String, SystemTime>,
@@ -94,6 +96,18 @@ fn epoch_secs(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
+impl Run {
+    /// Its phase at `now`.
+    pub(crate) fn phase(&self, timings: &emulator_engine::Timings, now: Instant) -> Phase {
+        self.life.phase(timings, now)
+    }
+
+    /// `owner/repo`.
+    pub(crate) fn repository(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+}
+
 impl State {
     pub fn new(config: EmulatorConfig, base_url: String) -> State {
         let inner = Inner {
@@ -108,7 +122,7 @@ impl State {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -151,7 +165,7 @@ impl State {
         (status.to_owned(), conclusion.map(str::to_owned))
     }
 
-    fn run_json(&self, run: &Run, now: Instant) -> Value {
+    pub(crate) fn run_json(&self, run: &Run, now: Instant) -> Value {
         let (status, conclusion) = self.raw_state(run, now);
         let repo_api = format!("{}/repos/{}/{}", self.base_url, run.owner, run.repo);
         let run_api = format!("{repo_api}/actions/runs/{}", run.id);
@@ -284,6 +298,9 @@ impl State {
             force_cancelled: false,
         };
         inner.runs.insert(id, run);
+        if self.engine.webhooks_on() {
+            inner.watch.watch(id);
+        }
         match (wants_details, self.config.dispatch) {
             (Some(true), DispatchMode::RunDetails) => Answer::json(
                 200,
@@ -402,6 +419,10 @@ impl State {
         run.attempt += 1;
         run.forced = None;
         run.force_cancelled = false;
+        let run_id = run.id;
+        if self.engine.webhooks_on() {
+            inner.watch.watch(run_id);
+        }
         Answer::json(201, json!({}))
     }
 

@@ -23,12 +23,16 @@
 
 mod server;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 
 use emulator_engine::{LOOPBACK, Served};
 
-pub use emulator_engine::{Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, Timings};
+pub use emulator_engine::{
+    Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, Timings, WebhookCounts, WebhookFaults,
+    WebhookTarget,
+};
 pub use state::PipelineSnapshot;
 
 /// How an emulator behaves.
@@ -85,6 +89,12 @@ impl EmulatorConfig {
 pub struct Emulator(Served<state::State>);
 
 impl Emulator {
+    /// Sends a webhook to `target` on every state change of the builds created from now on,
+    /// with the target's faults; returns what the sender counts.
+    pub fn send_webhooks(&self, target: WebhookTarget) -> std::sync::Arc<WebhookCounts> {
+        self.0.send_webhooks(target)
+    }
+
     /// Starts an emulator on `127.0.0.1` with a port the OS picks.
     ///
     /// # Errors

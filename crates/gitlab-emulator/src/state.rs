@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, Query, RateWindows, Requested, iso8601,
+    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
 };
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ pub struct PipelineSnapshot {
 }
 
 #[derive(Debug)]
-struct Pipeline {
+pub(crate) struct Pipeline {
     id: u64,
     iid: u64,
     project: String,
@@ -44,8 +44,10 @@ struct Pipeline {
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    pipelines: BTreeMap<u64, Pipeline>,
+pub(crate) struct Inner {
+    pub pipelines: BTreeMap<u64, Pipeline>,
+    /// The pipelines whose changes are announced by webhook.
+    pub watch: PhaseWatch<u64>,
     /// The last `iid` of each project.
     iids: HashMap<String, u64>,
     creations: RateWindows,
@@ -67,6 +69,18 @@ pub(crate) fn message(status: u16, message: &str) -> Answer {
 /// The variable the sample `.gitlab-ci.yml` names its pipelines after.
 const KEY_VARIABLE: &str = "BUILDRUNNER_KEY";
 
+impl Pipeline {
+    /// Its phase at `now`.
+    pub(crate) fn phase(&self, timings: &emulator_engine::Timings, now: Instant) -> Phase {
+        self.life.phase(timings, now)
+    }
+
+    /// The project as the API was asked for it: a numeric id or a path.
+    pub(crate) fn project(&self) -> &str {
+        &self.project
+    }
+}
+
 impl State {
     pub fn new(config: EmulatorConfig, base_url: String) -> State {
         let inner = Inner {
@@ -81,7 +95,7 @@ impl State {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -110,7 +124,7 @@ impl State {
             .map(|(_, key)| format!("buildrunner {key}"))
     }
 
-    fn pipeline_json(&self, pipeline: &Pipeline, now: Instant) -> Value {
+    pub(crate) fn pipeline_json(&self, pipeline: &Pipeline, now: Instant) -> Value {
         let status = self.status(pipeline, now);
         let created = iso8601(pipeline.life.started_wall);
         let finished = matches!(
@@ -220,6 +234,9 @@ impl State {
         };
         let answer = Answer::json(201, self.pipeline_json(&pipeline, pipeline.life.started));
         inner.pipelines.insert(id, pipeline);
+        if self.engine.webhooks_on() {
+            inner.watch.watch(id);
+        }
         answer
     }
 
