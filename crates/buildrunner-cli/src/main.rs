@@ -13,6 +13,7 @@ macro_rules! note {
 mod backends;
 mod config;
 mod exit;
+mod listen;
 mod output;
 mod watch;
 mod watch_many;
@@ -134,6 +135,10 @@ struct PollArgs {
     /// Give up watching after this many seconds (exit 5); the build keeps running
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Also receive the queue's webhooks on this address (POST /webhook), so a verdict
+    /// arrives as soon as the CI sends it; needs `webhook_secret_env` on the queue
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 fn parse_meta(text: &str) -> Result<(String, String), String> {
@@ -234,32 +239,65 @@ async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
         Command::Watch { ids, poll } => {
-            let runner = runner(&config()?, &ids.queue)?;
+            let queue = ids.queue;
+            let runner = runner(&config()?, &queue)?;
             let ids: Vec<BuildId> = ids.build_ids.into_iter().map(BuildId::new).collect();
             match &ids[..] {
                 [id] => {
+                    let wake = Arc::new(listen::WakeOnHint::default());
+                    let _listener = match poll.listen {
+                        Some(addr) => {
+                            Some(listen::listen(addr, &queue, &runner, wake.clone()).await?)
+                        }
+                        None => None,
+                    };
+                    wake.watch(id.clone());
+                    let wake = poll.listen.is_some().then_some(wake.as_ref());
                     watch::watch(
                         runner.as_ref(),
                         id,
                         &poll.settings(),
                         printer,
                         watch::OnInterrupt::LeaveRunning,
+                        wake,
                     )
                     .await
                 }
-                _ => watch_many::watch_many(runner, &ids, &poll.settings(), printer).await,
+                _ => {
+                    watch_many::watch_many(
+                        runner,
+                        &queue,
+                        &ids,
+                        &poll.settings(),
+                        poll.listen,
+                        printer,
+                    )
+                    .await
+                }
             }
         }
         Command::Run { build, poll } => {
             let runner = runner(&config()?, &build.queue)?;
-            let id = runner.trigger(&request(&build)?).await?;
+            let request = request(&build)?;
+            // Listen before triggering: a queue that cannot listen must not leave a build.
+            let wake = Arc::new(listen::WakeOnHint::default());
+            let _listener = match poll.listen {
+                Some(addr) => {
+                    Some(listen::listen(addr, &build.queue, &runner, wake.clone()).await?)
+                }
+                None => None,
+            };
+            let id = runner.trigger(&request).await?;
             printer.started(&id);
+            wake.watch(id.clone());
+            let wake = poll.listen.is_some().then_some(wake.as_ref());
             watch::watch(
                 runner.as_ref(),
                 &id,
                 &poll.settings(),
                 printer,
                 watch::OnInterrupt::Cancel,
+                wake,
             )
             .await
         }

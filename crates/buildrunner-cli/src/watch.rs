@@ -7,6 +7,7 @@ use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus};
 use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
+use crate::listen::WakeOnHint;
 use crate::output::{Printer, Progress};
 
 /// How to poll.
@@ -68,9 +69,10 @@ pub async fn watch(
     settings: &Settings,
     printer: &Printer,
     on_interrupt: OnInterrupt,
+    wake: Option<&WakeOnHint>,
 ) -> Result<Exit, CliError> {
     let mut progress = Progress::new();
-    let end = follow(runner, id, settings, printer, &mut progress).await;
+    let end = follow(runner, id, settings, printer, &mut progress, wake).await;
     progress.clear();
     match end? {
         End::Finished(report) => {
@@ -107,6 +109,7 @@ async fn follow(
     settings: &Settings,
     printer: &Printer,
     progress: &mut Progress,
+    wake_on_hint: Option<&WakeOnHint>,
 ) -> Result<End, CliError> {
     let deadline = settings.timeout.map(|t| Instant::now() + t);
     let interrupted = tokio::signal::ctrl_c();
@@ -168,8 +171,16 @@ async fn follow(
         pause = next_pause(settings, pause, &outcome, errors);
         let wake = Instant::now() + pause;
         let wake = deadline.map_or(wake, |deadline| wake.min(deadline));
+        let hinted = async {
+            match wake_on_hint {
+                Some(hints) => hints.hinted().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
+            // A webhook names the build: poll now, without waiting out the pause.
+            _ = hinted => {}
             _ = &mut interrupted => return Ok(End::Interrupted),
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {

@@ -2,6 +2,7 @@
 //! worst verdict as the exit code.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
+use crate::listen::listen;
 use crate::output::Printer;
 use crate::watch::Settings;
 
@@ -52,11 +54,18 @@ fn worst(statuses: impl IntoIterator<Item = Option<BuildStatus>>) -> Exit {
 /// running); prints `{"builds": [...]}` (or a line per build) and returns the worst verdict.
 pub async fn watch_many(
     runner: Arc<dyn BuildRunner>,
+    queue: &str,
     ids: &[BuildId],
     settings: &Settings,
+    listen_on: Option<SocketAddr>,
     printer: &Printer,
 ) -> Result<Exit, CliError> {
-    let (tracker, mut events) = Tracker::start(runner, options(settings, ids.len()));
+    let (tracker, mut events) = Tracker::start(Arc::clone(&runner), options(settings, ids.len()));
+    let tracker = Arc::new(tracker);
+    let _listener = match listen_on {
+        Some(addr) => Some(listen(addr, queue, &runner, tracker.clone()).await?),
+        None => None,
+    };
     for id in ids {
         tracker.follow(id.clone());
     }

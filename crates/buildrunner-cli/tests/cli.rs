@@ -46,6 +46,7 @@ impl Workspace {
             .env_remove("BUILDRUNNER_CONFIG")
             .env_remove("RUST_LOG")
             .env(TOKEN_ENV, TOKEN)
+            .env(HOOK_ENV, HOOK_SECRET)
             .stdin(Stdio::null());
         command
     }
@@ -916,4 +917,135 @@ fn an_empty_config_variable_counts_as_unset() {
             .unwrap(),
     );
     run.expect(0);
+}
+
+const HOOK_ENV: &str = "BUILDRUNNER_CLI_TEST_HOOK_SECRET";
+const HOOK_SECRET: &str = "cli-hook-s3cr3t";
+
+/// A loopback port free a moment ago, for a child process to listen on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listen_brings_verdicts_by_webhook_long_before_the_next_poll() {
+    let emulator = emulator().await;
+    let config = emulator_config(&emulator.url()).replace(
+        "[queues.demo]",
+        &format!("webhook_secret_env = \"{HOOK_ENV}\"\n\n[queues.demo]"),
+    );
+    let workspace = Workspace::with_config(&config);
+    let listen = |port: u16| format!("127.0.0.1:{port}");
+
+    // run: the build finishes in 0.2 s; the next poll would be a minute later.
+    let port = free_port();
+    emulator.send_webhooks(buildkite_emulator::WebhookTarget::new(
+        format!("http://{}/webhook", listen(port)),
+        HOOK_SECRET,
+    ));
+    let started = std::time::Instant::now();
+    let mut command = workspace.command(&[
+        "--output",
+        "json",
+        "run",
+        "--queue",
+        "bk",
+        "--head",
+        "https://x/1",
+        "--interval",
+        "60",
+        "--listen",
+        &listen(port),
+    ]);
+    command.env(HOOK_ENV, HOOK_SECRET);
+    let run = Run::from(
+        tokio::process::Command::from(command)
+            .output()
+            .await
+            .unwrap(),
+    );
+    run.expect(0);
+    assert_eq!(run.json()["status"], "succeeded");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!run.stderr.contains(HOOK_SECRET), "{run:?}");
+
+    // watch with several ids: the tracker is hinted the same way.
+    let port = free_port();
+    emulator.send_webhooks(buildkite_emulator::WebhookTarget::new(
+        format!("http://{}/webhook/bk", listen(port)),
+        HOOK_SECRET,
+    ));
+    let mut ids = Vec::new();
+    for marker in ["", "?buildrunner-outcome=fail"] {
+        let uri = format!("https://x/2{marker}");
+        let triggered = workspace
+            .run_async(&["trigger", "--queue", "bk", "--head", &uri])
+            .await;
+        ids.push(triggered.expect(0).stdout.trim().to_owned());
+    }
+    let started = std::time::Instant::now();
+    let mut args = vec![
+        "--output",
+        "json",
+        "watch",
+        "--queue",
+        "bk",
+        "--interval",
+        "60",
+    ];
+    let address = listen(port);
+    args.extend(["--listen", &address]);
+    args.extend(ids.iter().map(String::as_str));
+    let mut command = workspace.command(&args);
+    command.env(HOOK_ENV, HOOK_SECRET);
+    let watch = Run::from(
+        tokio::process::Command::from(command)
+            .output()
+            .await
+            .unwrap(),
+    );
+    watch.expect(1);
+    assert_eq!(watch.json()["builds"][0]["status"], "succeeded");
+    assert_eq!(watch.json()["builds"][1]["status"], "failed");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn listen_on_a_queue_without_webhooks_is_a_usage_error_and_triggers_nothing() {
+    let workspace = Workspace::with_config(&emulator_config("http://127.0.0.1:9"));
+    for (queue, says) in [("demo", "backend `noop`"), ("bk", "webhook_secret_env")] {
+        let run = workspace.run(&[
+            "run",
+            "--queue",
+            queue,
+            "--head",
+            "https://x/1",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        run.expect(2);
+        assert!(run.error_line().contains(says), "{run:?}");
+    }
+    let run = workspace.run(&[
+        "watch",
+        "--queue",
+        "demo",
+        "noop-1",
+        "--listen",
+        "not-an-address",
+    ]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("--listen"), "{run:?}");
 }

@@ -1,5 +1,6 @@
-//! An HTTP listener for CI webhooks that turns each verified delivery into a
-//! [`Tracker::hint`](crate::Tracker::hint) (feature `listener`).
+//! An HTTP listener for CI webhooks that turns each verified delivery into a hint for
+//! whatever follows the builds: a [`Tracker`], or anything else that implements [`Hints`]
+//! (feature `listener`).
 //!
 //! It serves `POST /webhook` (the default queue) and `POST /webhook/<queue>` and answers as
 //! `docs/following-builds.md` says: 200 to every verified delivery (also those it ignores, so
@@ -17,20 +18,33 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use buildrunner_api::BuildRunner;
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_api::{BuildId, BuildRunner, BuildStatus};
 use tokio::task::JoinHandle;
 
 use crate::Tracker;
 
-/// One queue the listener serves: the runner whose backend reads the webhooks, and the
-/// tracker that follows its builds.
+/// Whatever follows builds and wants to hear that one changed.
+pub trait Hints: std::fmt::Debug + Send + Sync {
+    /// A verified webhook claims `id` is now `claimed`; returns whether `id` is followed.
+    /// Implementations poll the build rather than believe the claim.
+    fn hint(&self, id: &BuildId, claimed: BuildStatus) -> bool;
+}
+
+impl Hints for Tracker {
+    fn hint(&self, id: &BuildId, claimed: BuildStatus) -> bool {
+        Tracker::hint(self, id, claimed)
+    }
+}
+
+/// One queue the listener serves: the runner whose backend reads the webhooks, and what
+/// follows its builds.
 #[derive(Debug, Clone)]
 pub struct WebhookRoute {
     /// The queue's runner; [`BuildRunner::webhooks`] must be `Some`.
     pub runner: Arc<dyn BuildRunner>,
-    /// The tracker hinted with each verified build event.
-    pub tracker: Arc<Tracker>,
+    /// Told of each verified build event (usually a [`Tracker`]).
+    pub hints: Arc<dyn Hints>,
 }
 
 /// What a listener has answered so far.
@@ -148,7 +162,7 @@ async fn receive(routes: &Routes, queue: &str, request: Request) -> StatusCode {
     match receiver.receive(&delivery) {
         Ok(WebhookEvent::Build { id, status }) => {
             routes.counts.builds.fetch_add(1, Ordering::Relaxed);
-            let followed = route.tracker.hint(&id, status);
+            let followed = route.hints.hint(&id, status);
             tracing::debug!(%queue, build = %id, %status, followed, "webhook");
             StatusCode::OK
         }

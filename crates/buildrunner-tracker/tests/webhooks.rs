@@ -127,7 +127,7 @@ async fn follow(
     let tracker = Arc::new(tracker);
     let route = WebhookRoute {
         runner: Arc::clone(&platform.runner),
-        tracker: Arc::clone(&tracker),
+        hints: Arc::clone(&tracker) as Arc<dyn buildrunner_tracker::listener::Hints>,
     };
     let listener = WebhookListener::bind(
         "127.0.0.1:0".parse().unwrap(),
