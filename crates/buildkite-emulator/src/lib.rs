@@ -10,6 +10,7 @@
 //! | `GET …/builds/{number}` | 200 + build (honours `exclude_jobs`, `exclude_pipeline`); 404 |
 //! | `PUT …/builds/{number}/cancel` | 200 + build; 422 when the build already finished |
 //! | `GET …/builds` | newest first, filters `meta_data[k]=v`, `state`/`state[]`, `branch`; `page`, `per_page` (≤ 100) and a `Link` header |
+//! | `POST /v1` (GraphQL) | `query { b0: build(slug: "org/pipeline/n") { number state blockedState url env } … }`; `null` and an error for an unknown build; one complexity point a build |
 //!
 //! Every request needs `Authorization: Bearer <token>` (401 otherwise).
 //!
@@ -44,6 +45,7 @@
 //! # }
 //! ```
 
+mod graphql;
 mod server;
 mod state;
 mod webhooks;
@@ -75,6 +77,8 @@ pub struct EmulatorConfig {
     pub jobs_per_build: usize,
     /// Rate limiting, off when `None`.
     pub rate_limit: Option<RateLimit>,
+    /// GraphQL complexity points per window (one point a build asked for), off when `None`.
+    pub graphql_rate_limit: Option<RateLimit>,
     /// How many requests the log keeps; older ones are dropped first.
     pub request_log_capacity: usize,
 }
@@ -89,6 +93,7 @@ impl EmulatorConfig {
             canceling: Duration::from_millis(20),
             jobs_per_build: 3,
             rate_limit: None,
+            graphql_rate_limit: None,
             request_log_capacity: 100_000,
         }
     }
@@ -115,6 +120,12 @@ impl EmulatorConfig {
     /// Turns on rate limiting.
     pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
         self.rate_limit = Some(rate_limit);
+        self
+    }
+
+    /// Turns on GraphQL's point limit (Buildkite's default: 20,000 points per 5 minutes).
+    pub fn with_graphql_rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.graphql_rate_limit = Some(rate_limit);
         self
     }
 }

@@ -80,6 +80,8 @@ pub(crate) struct State {
     base_url: String,
     pub engine: Engine,
     inner: Mutex<Inner>,
+    /// GraphQL's complexity points, per organization.
+    pub graphql_points: Mutex<emulator_engine::RateWindows>,
 }
 
 const TERMINAL: [&str; 5] = ["passed", "failed", "canceled", "skipped", "not_run"];
@@ -93,6 +95,9 @@ impl State {
                 canceling: config.canceling,
             },
             engine: Engine::new(config.rate_limit, config.request_log_capacity),
+            graphql_points: Mutex::new(emulator_engine::RateWindows::new(
+                config.graphql_rate_limit,
+            )),
             config,
             base_url,
             inner: Mutex::new(Inner::default()),
@@ -131,7 +136,15 @@ impl State {
         RateVerdict { headers, exceeded }
     }
 
-    fn raw_state(&self, build: &Build, now: Instant) -> (String, bool) {
+    /// The page a person opens to see a build.
+    pub(crate) fn web_url(&self, organization: &str, pipeline: &str, number: u64) -> String {
+        format!(
+            "{}/{organization}/{pipeline}/builds/{number}",
+            self.base_url
+        )
+    }
+
+    pub(crate) fn raw_state(&self, build: &Build, now: Instant) -> (String, bool) {
         let phase = build.life.phase(&self.timings, now);
         if let (Some((state, blocked)), false) = (&build.forced, build.life.cancelled_at.is_some())
         {
@@ -169,10 +182,7 @@ impl State {
         let age = build.life.age(now);
         let started = (age >= self.config.scheduled).then(|| at(self.config.scheduled));
         let finished = Self::is_terminal(&state, blocked).then(|| at(age));
-        let web_url = format!(
-            "{}/{organization}/{pipeline}/builds/{}",
-            self.base_url, build.number
-        );
+        let web_url = self.web_url(organization, pipeline, build.number);
         let api_url = format!(
             "{}/v2/organizations/{organization}/pipelines/{pipeline}/builds/{}",
             self.base_url, build.number
@@ -505,6 +515,16 @@ impl Inner {
 }
 
 impl Build {
+    /// Its number.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The `env` it was created with.
+    pub(crate) fn env(&self) -> &Map<String, Value> {
+        &self.env
+    }
+
     /// Its phase at `now`.
     pub(crate) fn phase(&self, timings: &Timings, now: Instant) -> Phase {
         self.life.phase(timings, now)

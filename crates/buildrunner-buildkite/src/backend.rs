@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    status_one_by_one,
 };
 use serde::Serialize;
 
 use crate::NAME;
 use crate::config::BuildkiteConfig;
 use crate::core::BuildkiteCore;
+use crate::graphql::{BUILDS_PER_QUERY, GraphQlCore};
 use crate::model::{ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY};
 use buildrunner_http::Token;
 
@@ -62,6 +64,41 @@ struct CreateBuild<'a> {
 }
 
 impl BuildkiteRunner {
+    /// What `status_many` answers when a GraphQL request failed: a rate limit is every
+    /// build's answer (REST shares the organization's limits, so do not spend it instead);
+    /// a token without GraphQL access switches this runner to REST for good; anything else
+    /// is answered by REST this time.
+    async fn status_many_after(
+        &self,
+        graphql: &GraphQlCore,
+        error: Error,
+        ids: &[BuildId],
+    ) -> Vec<Result<BuildReport>> {
+        match error {
+            Error::RateLimited {
+                retry_after,
+                message,
+            } => ids
+                .iter()
+                .map(|_| {
+                    Err(Error::RateLimited {
+                        retry_after,
+                        message: message.clone(),
+                    })
+                })
+                .collect(),
+            Error::Unauthenticated { .. } | Error::PermissionDenied { .. } => {
+                tracing::warn!(%error, "the token cannot use Buildkite's GraphQL API; status_many uses REST from now on");
+                graphql.disable();
+                status_one_by_one(self, ids).await
+            }
+            error => {
+                tracing::warn!(%error, "a GraphQL status_many failed; asking REST this time");
+                status_one_by_one(self, ids).await
+            }
+        }
+    }
+
     /// A runner that creates builds for `queue` in the configured pipeline.
     ///
     /// # Errors
@@ -180,6 +217,44 @@ impl BuildRunner for BuildkiteRunner {
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let number = self.core.ids.parse(id)?;
         Ok(self.core.get_build(id, number).await?.report())
+    }
+
+    /// With `graphql = true`: one GraphQL request per 100 builds. Ids of another pipeline are
+    /// refused without a request, as by `status`.
+    async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
+        let Some(graphql) = self.core.graphql.as_ref().filter(|g| g.enabled()) else {
+            return status_one_by_one(self, ids).await;
+        };
+        let parsed: Vec<Result<u64>> = ids.iter().map(|id| self.core.ids.parse(id)).collect();
+        let numbers: Vec<u64> = parsed
+            .iter()
+            .filter_map(|n| n.as_ref().ok().copied())
+            .collect();
+        let mut found = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(BUILDS_PER_QUERY) {
+            match graphql.builds(chunk).await {
+                Ok(builds) => found.extend(builds),
+                Err(error) => return self.status_many_after(graphql, error, ids).await,
+            }
+        }
+        let mut found = found.into_iter();
+        ids.iter()
+            .zip(parsed)
+            .map(|(id, number)| {
+                number?;
+                match found.next().flatten() {
+                    Some(build) => Ok(build.report()),
+                    None => Err(Error::NotFound { id: id.to_string() }),
+                }
+            })
+            .collect()
+    }
+
+    fn status_many_cost(&self, builds: usize) -> usize {
+        match &self.core.graphql {
+            Some(graphql) if graphql.enabled() => builds.div_ceil(BUILDS_PER_QUERY),
+            _ => builds,
+        }
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

@@ -14,6 +14,8 @@ use crate::NAME;
 pub const DEFAULT_TOKEN_ENV: &str = "BUILDKITE_API_TOKEN";
 /// The Buildkite REST API.
 pub const DEFAULT_API_URL: &str = "https://api.buildkite.com";
+/// Buildkite's GraphQL endpoint, used for `status_many` with `graphql = true`.
+pub const DEFAULT_GRAPHQL_URL: &str = "https://graphql.buildkite.com/v1";
 
 /// The options of a `[queues.<name>]` table with `backend = "buildkite"`.
 ///
@@ -28,6 +30,10 @@ struct Options {
     commit: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    graphql: bool,
+    #[serde(default)]
+    graphql_url: Option<String>,
     #[serde(flatten)]
     http: HttpOptionKeys,
 }
@@ -66,6 +72,9 @@ pub struct BuildkiteConfig {
     /// The webhook token or secret (`webhook_secret_env`); with it, and the `webhooks`
     /// feature, the runner reads this CI's webhooks.
     pub webhook_secret: Option<Token>,
+    /// Answer `status_many` through Buildkite's GraphQL API (up to 100 builds a request) when
+    /// set; the token then needs GraphQL access. Off by default.
+    pub graphql_url: Option<Url>,
 }
 
 impl BuildkiteConfig {
@@ -88,6 +97,7 @@ impl BuildkiteConfig {
             message: None,
             http: HttpOptions::default(),
             webhook_secret: None,
+            graphql_url: None,
         })
     }
 
@@ -143,6 +153,17 @@ impl BuildkiteConfig {
         built.message = options.message;
         built.http = options.http.resolve().map_err(fail)?;
         built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
+        if options.graphql {
+            let url = options
+                .graphql_url
+                .as_deref()
+                .unwrap_or(DEFAULT_GRAPHQL_URL);
+            built.graphql_url = Some(parse_api_url(url).map_err(wrap)?);
+        } else if options.graphql_url.is_some() {
+            return Err(fail(
+                "graphql_url is set but graphql is not true".to_owned(),
+            ));
+        }
         let token_env = options.http.token_env_or(DEFAULT_TOKEN_ENV);
         let token = Token::from_env(token_env, "the Buildkite API token").map_err(wrap)?;
         Ok((built, token))

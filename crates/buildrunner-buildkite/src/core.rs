@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::NAME;
 use crate::config::BuildkiteConfig;
+use crate::graphql::GraphQlCore;
 use crate::model::{Build, IDEMPOTENCY_META_KEY};
 use crate::rate::BUILDKITE_RATE_SCHEME;
 use buildrunner_http::Token;
@@ -23,6 +24,8 @@ pub(crate) struct BuildkiteCore {
     pub config: BuildkiteConfig,
     pub ids: NumberedIds,
     builds_url: Url,
+    /// `status_many` through GraphQL, with `graphql = true`.
+    pub graphql: Option<GraphQlCore>,
 }
 
 impl BuildkiteCore {
@@ -45,11 +48,16 @@ impl BuildkiteCore {
             budget_store: None,
         })?;
         let builds_url = config.builds_url();
+        let graphql = match &config.graphql_url {
+            Some(url) => Some(GraphQlCore::new(&config, url.clone(), token)?),
+            None => None,
+        };
         Ok(BuildkiteCore {
             http,
             ids: config.ids(),
             config,
             builds_url,
+            graphql,
         })
     }
 

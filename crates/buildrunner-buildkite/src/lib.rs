@@ -13,6 +13,9 @@
 //!   state mapped by [`map_state`] (`passed` while `blocked` is still running).
 //! - **cancel**: `PUT .../builds/{number}/cancel`; a 422 is a no-op only for a build that
 //!   is terminal.
+//! - **status_many** with `graphql = true`: one `POST` to the GraphQL API per 100 builds
+//!   (aliased `build(slug:)` fields), with its own point budget; a token without GraphQL
+//!   access falls back to REST, one `GET` per build, with one warning.
 //!
 //! Transient failures (5xx, 408, 429, transport) are retried by the shared
 //! [`buildrunner_http`] machinery with jittered exponential backoff, honouring Buildkite's
@@ -31,6 +34,9 @@
 //! # api_url = "https://api.buildkite.com"
 //! # branch = "main"
 //! # commit = "HEAD"
+//! # graphql = true           # status_many through GraphQL, 100 builds a request
+//! # graphql_url = "https://graphql.buildkite.com/v1"
+//! # webhook_secret_env = "BUILDKITE_WEBHOOK_TOKEN"   # with the `webhooks` feature
 //! ```
 
 mod backend;
@@ -39,6 +45,7 @@ mod config;
 mod conformance;
 mod core;
 mod error;
+mod graphql;
 mod model;
 mod rate;
 #[cfg(feature = "webhooks")]
@@ -48,7 +55,7 @@ use buildrunner_api::registry::BackendRegistration;
 
 pub use backend::{BuildkiteRunner, CAPABILITIES};
 pub use buildrunner_http::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Token};
-pub use config::{BuildkiteConfig, DEFAULT_API_URL, DEFAULT_TOKEN_ENV};
+pub use config::{BuildkiteConfig, DEFAULT_API_URL, DEFAULT_GRAPHQL_URL, DEFAULT_TOKEN_ENV};
 pub use model::{
     ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY,
     decode_build_response, decode_caller_metadata, map_state,

@@ -75,6 +75,40 @@ impl<'de> Deserialize<'de> for Build {
 }
 
 impl Build {
+    /// A build as GraphQL's `build(slug:) { number state blockedState url env }` gives it, in
+    /// REST's words so it reports exactly what `status` reports: `BLOCKED` is REST's
+    /// `passed` (or the `blockedState`) with `blocked: true`, and `env` is `KEY=value` lines.
+    /// `None` unless it is an object with a numeric `number`.
+    pub fn from_graphql(node: &Value) -> Option<Build> {
+        let number = node.get("number")?.as_u64()?;
+        let state = node["state"].as_str().map(str::to_ascii_lowercase);
+        let (state, blocked) = match state.as_deref() {
+            Some("blocked") => {
+                let before = node["blockedState"]
+                    .as_str()
+                    .map_or_else(|| "passed".to_owned(), str::to_ascii_lowercase);
+                (Value::String(before), true)
+            }
+            Some(state) => (Value::String(state.to_owned()), false),
+            None => (Value::Null, false),
+        };
+        let env: serde_json::Map<String, Value> = node["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| (key.to_owned(), Value::String(value.to_owned())))
+            .collect();
+        Some(Build {
+            number,
+            state,
+            blocked: Value::Bool(blocked),
+            web_url: node["url"].clone(),
+            env: Value::Object(env),
+        })
+    }
+
     /// The raw state string, or `""` when it is missing or not a string.
     pub fn state(&self) -> &str {
         self.state.as_str().unwrap_or("")
@@ -179,6 +213,32 @@ pub fn map_state(state: &str, blocked: bool) -> BuildStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_graphql_node_reports_what_rest_reports() {
+        let rest = serde_json::json!({
+            "number": 7, "state": "passed", "blocked": true, "web_url": "https://buildkite.com/a/b/builds/7",
+            "env": {"SQ_METADATA": "{\"pr\":\"7\"}", "SQ_QUEUE": "main"}
+        });
+        let graphql = serde_json::json!({
+            "number": 7, "state": "BLOCKED", "blockedState": "PASSED", "url": "https://buildkite.com/a/b/builds/7",
+            "env": ["SQ_METADATA={\"pr\":\"7\"}", "SQ_QUEUE=main", "not a pair"]
+        });
+        let rest: Build = serde_json::from_value(rest).unwrap();
+        let graphql = Build::from_graphql(&graphql).unwrap();
+        assert_eq!(graphql.report(), rest.report());
+        assert_eq!(graphql.status(), BuildStatus::Running);
+        let failed =
+            Build::from_graphql(&serde_json::json!({"number": 8, "state": "FAILED"})).unwrap();
+        assert_eq!(failed.status(), BuildStatus::Failed);
+        for bad in [
+            serde_json::json!(null),
+            serde_json::json!({"state": "PASSED"}),
+            serde_json::json!([8]),
+        ] {
+            assert!(Build::from_graphql(&bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn state_table() {

@@ -75,6 +75,11 @@ impl RateWindows {
         self.look(key, now, 1)
     }
 
+    /// Counts `units` against `key`'s window at once (GraphQL complexity points, say).
+    pub fn spend(&mut self, key: &str, now: Instant, units: u32) -> Option<WindowCount> {
+        self.look(key, now, units)
+    }
+
     /// `key`'s window as it stands, without counting a request (for answers the platform
     /// does not count, such as GitHub's 304).
     pub fn peek(&mut self, key: &str, now: Instant) -> Option<WindowCount> {
