@@ -70,9 +70,10 @@ pub trait BuildRunner: Debug + Send + Sync {
         status_one_by_one(self, ids).await
     }
 
-    /// How many requests [`status_many`](BuildRunner::status_many) spends on `builds` builds
-    /// at most, so a caller with a request budget can size its rounds. The default is one
-    /// per build; a backend that answers many builds in one request says fewer.
+    /// How much of the CI's rate budget [`status_many`](BuildRunner::status_many) spends on
+    /// `builds` builds, in the unit the CI counts (requests, or GraphQL points), so a caller
+    /// with a budget can size its rounds. The default is one request per build; a backend
+    /// whose CI counts a request for many builds as one says less.
     fn status_many_cost(&self, builds: usize) -> usize {
         builds
     }

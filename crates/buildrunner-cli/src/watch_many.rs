@@ -26,7 +26,7 @@ fn options(settings: &Settings, count: usize) -> TrackerOptions {
             max: interval * 4,
             age_factor: 0.1,
         },
-        max_requests_per_sec: (count as f64 / interval.as_secs_f64()).max(1.0),
+        max_cost_per_sec: (count as f64 / interval.as_secs_f64()).max(1.0),
         ..TrackerOptions::default()
     }
 }

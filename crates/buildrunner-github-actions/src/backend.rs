@@ -205,6 +205,12 @@ impl BuildRunner for GitHubActionsRunner {
             .collect()
     }
 
+    /// One list request when the runs are among the workflow's 100 most recent (a merge
+    /// queue's are), and GitHub does not count it when nothing changed.
+    fn status_many_cost(&self, builds: usize) -> usize {
+        builds.min(1)
+    }
+
     async fn cancel(&self, id: &BuildId) -> Result<()> {
         let run_id = self.core.ids.parse(id)?;
         let Some(refusal) = self.core.cancel_run(id, run_id).await? else {

@@ -562,6 +562,11 @@ async fn status_many_answers_recent_runs_from_one_conditional_list() {
         })
         .await;
     let runner = runner(&server, "many");
+    assert_eq!(
+        runner.status_many_cost(100),
+        1,
+        "one list request for a round"
+    );
     let ids: Vec<BuildId> = ["acme/app/20", "acme/app/5", "other/app/1", "acme/app/21"]
         .into_iter()
         .map(BuildId::new)

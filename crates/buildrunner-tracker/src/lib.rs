@@ -4,9 +4,9 @@
 //! fit a CI's budget. A [`Tracker`] polls in rounds through
 //! [`BuildRunner::status_many`] (which a backend answers with one request for many builds
 //! where its CI can), polls young builds more often than old ones ([`Intervals`]), never
-//! spends more requests a second than its share of the budget
-//! ([`TrackerOptions::max_requests_per_sec`], counted with
-//! [`BuildRunner::status_many_cost`]), emits one [`TrackerEvent`] per status change, and stops
+//! spends more of the CI's rate budget a second than its share
+//! ([`TrackerOptions::max_cost_per_sec`], in the unit [`BuildRunner::status_many_cost`]
+//! counts: requests, or Buildkite's GraphQL points), emits one [`TrackerEvent`] per status change, and stops
 //! following a build once it is terminal.
 //!
 //! [`Tracker::hint`] (a webhook said a build changed) polls that build ahead of every other;
@@ -59,10 +59,13 @@ pub struct TrackerOptions {
     pub intervals: Intervals,
     /// The most builds one `status_many` call asks about.
     pub batch_size: usize,
-    /// The most requests a second the tracker's polls may cost the CI: its share of the rate
-    /// budget (Buildkite's 200 a minute is 3.3 a second; leave room for triggers and
-    /// cancels). A round of `n` builds costs [`BuildRunner::status_many_cost`]`(n)`.
-    pub max_requests_per_sec: f64,
+    /// The most of the CI's rate budget a second the tracker's polls may spend: its share,
+    /// in the unit the CI counts. A round of `n` builds costs
+    /// [`BuildRunner::status_many_cost`]`(n)`: Buildkite REST counts requests (200 a minute
+    /// is 3.3 a second; leave room for triggers and cancels), Buildkite GraphQL counts
+    /// points (20,000 per 5 minutes is 66 a second, one a build), GitHub counts requests
+    /// and a list of 100 runs is one.
+    pub max_cost_per_sec: f64,
     /// How many events wait for a reader before the tracker pauses.
     pub event_capacity: usize,
     /// How soon a hinted build whose poll does not show the hinted verdict yet is polled again.
@@ -74,7 +77,7 @@ impl Default for TrackerOptions {
         TrackerOptions {
             intervals: Intervals::default(),
             batch_size: 100,
-            max_requests_per_sec: 2.0,
+            max_cost_per_sec: 2.0,
             event_capacity: 1024,
             confirm_after: Duration::from_secs(1),
         }

@@ -1,5 +1,5 @@
-//! The tracker's share of the CI's request budget: a token bucket in requests, so a backend
-//! that answers many builds in one request (`status_many_cost`) is charged what it spends.
+//! The tracker's share of the CI's rate budget: a token bucket in the CI's unit (requests, or
+//! GraphQL points), so a round is charged what `status_many_cost` says it spends.
 
 use std::time::Duration;
 

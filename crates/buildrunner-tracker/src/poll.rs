@@ -36,7 +36,7 @@ pub(crate) async fn poll_loop(
     shared: Arc<Shared>,
     events: mpsc::Sender<TrackerEvent>,
 ) {
-    let mut pacer = Pacer::new(options.max_requests_per_sec);
+    let mut pacer = Pacer::new(options.max_cost_per_sec);
     loop {
         let batch = {
             let state = shared.lock();

@@ -24,7 +24,7 @@ fn quick(min_ms: u64) -> TrackerOptions {
             max: Duration::from_millis(min_ms * 4),
             age_factor: 0.1,
         },
-        max_requests_per_sec: 10_000.0,
+        max_cost_per_sec: 10_000.0,
         ..TrackerOptions::default()
     }
 }
@@ -139,7 +139,7 @@ async fn the_tracker_never_spends_more_requests_a_second_than_its_share() {
     let ids = hanging(&runner, 40).await;
     emulator.clear_requests();
     let options = TrackerOptions {
-        max_requests_per_sec: 50.0,
+        max_cost_per_sec: 50.0,
         batch_size: 10,
         ..quick(1)
     };
@@ -219,4 +219,39 @@ async fn a_hint_the_ci_does_not_confirm_yet_is_polled_again_a_few_times() {
     // The first poll, the hinted one, and three early looks while the build still runs;
     // then back to its ten-second interval.
     assert_eq!(polls(&emulator), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_lists_many_runs_in_one_request_is_charged_one_unit_a_round() {
+    let emulator =
+        github_actions_emulator::Emulator::start(github_actions_emulator::EmulatorConfig::new("t"))
+            .await
+            .unwrap();
+    let config = buildrunner_github_actions::GitHubActionsConfig::new("octo", "app", "ci.yml")
+        .unwrap()
+        .with_api_url(&emulator.url())
+        .unwrap();
+    let credentials = buildrunner_github_actions::Credentials::Token(
+        buildrunner_github_actions::Token::new("t").unwrap(),
+    );
+    let runner: Arc<dyn BuildRunner> = Arc::new(
+        buildrunner_github_actions::GitHubActionsRunner::new("q", config, credentials).unwrap(),
+    );
+    let ids = hanging(&runner, 30).await;
+    github_actions_emulator::Emulated::clear_requests(&emulator);
+    // Two units a second: REST-like costs would take 15 s to poll 30 builds once.
+    let options = TrackerOptions {
+        max_cost_per_sec: 2.0,
+        batch_size: 100,
+        ..quick(10_000)
+    };
+    let (tracker, mut events) = Tracker::start(runner, options);
+    for id in &ids {
+        tracker.follow(id.clone());
+    }
+    for _ in 0..30 {
+        next(&mut events).await;
+    }
+    let requests = github_actions_emulator::Emulated::requests(&emulator);
+    assert_eq!(requests.len(), 1, "one list answered all 30: {requests:?}");
 }

@@ -101,7 +101,7 @@ fn polling_every(interval: Duration) -> TrackerOptions {
             max: interval,
             age_factor: 0.0,
         },
-        max_requests_per_sec: 1000.0,
+        max_cost_per_sec: 1000.0,
         confirm_after: Duration::from_millis(50),
         ..TrackerOptions::default()
     }
