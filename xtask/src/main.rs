@@ -18,9 +18,11 @@ Tasks:
                 every conformance check against every registered backend, as a matrix;
                 --live adds the live harnesses (they need credentials, see docs/conformance.md);
                 then plants one bug per check and prints `planted bugs: N/N checks caught`
-  bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab]
+  bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab] [--follow-only]
                 every HTTP backend against bare reqwest on its emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
+                with Buildkite, following 10,000 builds (follow_*: requests, 429s,
+                verdict latency by polling and by webhooks, verdicts lost);
                 --quick measures for about a minute on 2 cores (docs/benchmarks.md)
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
@@ -92,11 +94,11 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" => forwarded.push(arg.clone()),
+            "--quick" | "--follow-only" => forwarded.push(arg.clone()),
             "--platform" => {
                 let name = rest
                     .next()
-                    .ok_or("--platform needs buildkite or github-actions")?;
+                    .ok_or("--platform needs buildkite, github-actions or gitlab")?;
                 forwarded.push(arg.clone());
                 forwarded.push(name.clone());
             }

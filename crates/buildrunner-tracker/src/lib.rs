@@ -192,17 +192,17 @@ impl Tracker {
         self.shared.lock().builds.remove(id);
     }
 
-    /// Polls a followed build before any other, because something (a webhook) claims it is now
-    /// `claimed`; returns whether the build is followed. A claim of the status the tracker
-    /// already read costs no request. The verdict still comes from the poll, never from the
-    /// hint; until the CI shows the claimed status the build is polled again every
-    /// [`TrackerOptions::confirm_after`], a few times.
+    /// Something (a webhook) claims a followed build is now `claimed`; returns whether the
+    /// build is followed. A terminal claim polls the build before any other: the verdict
+    /// comes from that poll, never from the hint, and until the CI shows it the build is
+    /// polled again every [`TrackerOptions::confirm_after`], a few times. A claim that is not
+    /// a verdict (the build started running) costs no request: the usual polls see it.
     pub fn hint(&self, id: &BuildId, claimed: BuildStatus) -> bool {
         let mut state = self.shared.lock();
         let Some(followed) = state.builds.get_mut(id) else {
             return false;
         };
-        if followed.last == Some(claimed) {
+        if followed.last == Some(claimed) || !claimed.is_terminal() {
             return true;
         }
         followed.slot.due = Instant::now();

@@ -36,35 +36,54 @@ impl Pacer {
         self.updated = now;
     }
 
-    /// The most of `wanted` builds whose poll costs (by `cost`) no more than the requests
-    /// available now, and spends them; or how long until one build can be polled.
+    /// How many of `wanted` builds to poll now, spending their cost (by `cost`); or how long
+    /// to wait first. A round waits until it can be full (as many builds as a second of
+    /// budget buys, at most `wanted`), so a batched backend's requests carry full batches;
+    /// an `urgent` round (a hinted build) takes what is affordable at once.
     pub fn take(
         &mut self,
         wanted: usize,
         cost: impl Fn(usize) -> usize,
         now: Instant,
+        urgent: bool,
     ) -> Result<usize, Duration> {
         self.refill(now);
-        let affordable = |n: usize| cost(n) as f64 <= self.tokens + 1e-9;
-        if wanted == 0 || !affordable(1) {
-            let missing = (cost(1).max(1) as f64 - self.tokens).max(0.0);
-            return Err(
-                Duration::from_secs_f64(missing / self.per_sec).max(Duration::from_millis(1))
-            );
-        }
-        // cost is monotone in n: the largest affordable n by bisection.
-        let (mut low, mut high) = (1, wanted);
-        while low < high {
-            let middle = low + (high - low).div_ceil(2);
-            if affordable(middle) {
-                low = middle;
-            } else {
-                high = middle - 1;
+        let within = |budget: f64| largest(wanted, |n| cost(n) as f64 <= budget + 1e-9);
+        let full = within(self.capacity).unwrap_or(1);
+        let take = if urgent {
+            within(self.tokens)
+        } else {
+            Some(full).filter(|&n| cost(n) as f64 <= self.tokens + 1e-9)
+        };
+        match take {
+            Some(n) => {
+                self.tokens -= cost(n) as f64;
+                Ok(n)
+            }
+            None => {
+                let needed = if urgent { cost(1) } else { cost(full) };
+                let missing = (needed.max(1) as f64 - self.tokens).max(0.0);
+                Err(Duration::from_secs_f64(missing / self.per_sec).max(Duration::from_millis(1)))
             }
         }
-        self.tokens -= cost(low) as f64;
-        Ok(low)
     }
+}
+
+/// The largest `n` in `1..=wanted` that `fits` (a monotone test), by bisection.
+fn largest(wanted: usize, fits: impl Fn(usize) -> bool) -> Option<usize> {
+    if wanted == 0 || !fits(1) {
+        return None;
+    }
+    let (mut low, mut high) = (1, wanted);
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        if fits(middle) {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    Some(low)
 }
 
 #[cfg(test)]
@@ -77,19 +96,29 @@ mod tests {
         let now = Instant::now();
         let one_each = |n: usize| n;
         assert_eq!(
-            pacer.take(10, one_each, now),
+            pacer.take(10, one_each, now, false),
             Ok(4),
             "the burst is one second's worth"
         );
         assert_eq!(
-            pacer.take(10, one_each, now),
-            Err(Duration::from_millis(250))
+            pacer.take(10, one_each, now, false),
+            Err(Duration::from_secs(1)),
+            "a round waits until it can be full"
         );
         let later = now + Duration::from_millis(500);
-        assert_eq!(pacer.take(10, one_each, later), Ok(2));
-        // A batched backend: 100 builds a request.
+        assert_eq!(
+            pacer.take(10, one_each, later, true),
+            Ok(2),
+            "a hinted round goes at once"
+        );
+        assert_eq!(
+            pacer.take(3, one_each, later, true),
+            Err(Duration::from_millis(250))
+        );
+        // A backend that answers 100 builds for one unit: full batches.
         let batched = |n: usize| n.div_ceil(100);
         let much_later = later + Duration::from_secs(10);
-        assert_eq!(pacer.take(1000, batched, much_later), Ok(400));
+        assert_eq!(pacer.take(1000, batched, much_later, false), Ok(400));
+        assert!(pacer.take(0, batched, much_later, false).is_err());
     }
 }

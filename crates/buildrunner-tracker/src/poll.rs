@@ -61,11 +61,25 @@ pub(crate) async fn poll_loop(
                 continue;
             }
         };
-        match pacer.take(ids.len(), |n| runner.status_many_cost(n), Instant::now()) {
+        let urgent = shared
+            .lock()
+            .builds
+            .get(&ids[0])
+            .is_some_and(|f| f.hint.is_some());
+        match pacer.take(
+            ids.len(),
+            |n| runner.status_many_cost(n),
+            Instant::now(),
+            urgent,
+        ) {
             Ok(affordable) => ids.truncate(affordable),
             Err(wait) => {
-                // Out of budget: wait for it (a hint cannot buy requests either).
-                tokio::time::sleep(wait).await;
+                // Out of budget: wait for it, or for a hint, which may go with less.
+                let hinted = shared.wake.notified();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = hinted => {}
+                }
                 continue;
             }
         }

@@ -2,13 +2,15 @@
 //! the same run. See docs/benchmarks.md for what each figure means.
 //!
 //! Flags: `--quick` (under a minute on 2 cores per platform), `--json PATH`, `--platform
-//! NAME` (`buildkite` or `github-actions`; default both). The emulator binaries come from
+//! NAME` (`buildkite`, `github-actions` or `gitlab`; default all), `--follow-only` (only the
+//! `follow_*` figures). The emulator binaries come from
 //! `$BUILDRUNNER_BENCH_BUILDKITE_EMULATOR` and `$BUILDRUNNER_BENCH_GITHUB_EMULATOR` (xtask
 //! builds them). `--memory-child MODE` is internal: the bench runs itself to measure one
 //! workload's peak memory in a fresh process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
+mod follow;
 mod platform;
 
 use std::io::{BufRead, BufReader};
@@ -36,11 +38,15 @@ fn live_heap_bytes() -> i64 {
 
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
+/// `127.0.0.1`, a port the OS picks.
+const LOOPBACK: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// One reported figure.
 struct Figure {
     name: String,
     value: f64,
-    unit: &'static str,
+    unit: String,
     baseline: Option<(String, f64)>,
 }
 
@@ -237,13 +243,13 @@ async fn throughput(platform: Platform, quick: bool, figures: &mut Vec<Figure>) 
             figures.push(Figure {
                 name: format!("{prefix}{verb}_ops_per_sec_c{concurrency}"),
                 value: ours_rate,
-                unit: "ops/s",
+                unit: "ops/s".into(),
                 baseline: Some((base_name, base_rate)),
             });
             figures.push(Figure {
                 name: format!("{prefix}{verb}_cpu_us_per_op_c{concurrency}"),
                 value: ours_cpu.as_secs_f64() * 1e6,
-                unit: "us CPU/op",
+                unit: "us CPU/op".into(),
                 baseline: Some((
                     format!("{prefix}baseline_{verb}_cpu_us_per_op_c{concurrency}"),
                     base_cpu.as_secs_f64() * 1e6,
@@ -283,7 +289,7 @@ async fn bytes_per_poll(platform: Platform, figures: &mut Vec<Figure>) {
             figures.push(Figure {
                 name: "bytes_per_status_poll_500_jobs".into(),
                 value: size(polled, None).await,
-                unit: "bytes",
+                unit: "bytes".into(),
                 baseline: Some((
                     "bytes_per_get_without_exclude_jobs_500_jobs".into(),
                     size(full, None).await,
@@ -305,7 +311,7 @@ async fn bytes_per_poll(platform: Platform, figures: &mut Vec<Figure>) {
             figures.push(Figure {
                 name: "github_actions_bytes_per_unchanged_status_poll".into(),
                 value: size(polled.clone(), tag).await,
-                unit: "bytes",
+                unit: "bytes".into(),
                 baseline: Some((
                     "github_actions_bytes_per_unconditional_status_poll".into(),
                     size(polled, None).await,
@@ -363,7 +369,7 @@ fn memory(platform: Platform, figures: &mut Vec<Figure>) {
     figures.push(Figure {
         name: format!("{prefix}peak_rss_kib_above_idle_runner_tracking_{builds}_builds"),
         value: ours.peak_rss_kib - idle.peak_rss_kib,
-        unit: "KiB",
+        unit: "KiB".into(),
         baseline: Some((
             format!("{prefix}peak_rss_kib_above_idle_bare_reqwest_{builds}_builds"),
             baseline.peak_rss_kib - idle.peak_rss_kib,
@@ -372,7 +378,7 @@ fn memory(platform: Platform, figures: &mut Vec<Figure>) {
     figures.push(Figure {
         name: format!("{prefix}peak_heap_bytes_polling_{builds}_builds_c64"),
         value: ours.peak_heap,
-        unit: "bytes",
+        unit: "bytes".into(),
         baseline: Some((
             format!("{prefix}peak_heap_bytes_bare_reqwest_polling_{builds}_builds_c64"),
             baseline.peak_heap,
@@ -385,7 +391,7 @@ fn memory(platform: Platform, figures: &mut Vec<Figure>) {
             builds * 2
         ),
         value: ours_double.held_heap,
-        unit: "bytes",
+        unit: "bytes".into(),
         baseline: Some((
             format!("{prefix}heap_bytes_held_by_runner_after_{builds}_builds"),
             ours.held_heap,
@@ -394,7 +400,7 @@ fn memory(platform: Platform, figures: &mut Vec<Figure>) {
     figures.push(Figure {
         name: format!("{prefix}peak_rss_kib_idle_process"),
         value: idle.peak_rss_kib,
-        unit: "KiB",
+        unit: "KiB".into(),
         baseline: None,
     });
 }
@@ -519,7 +525,7 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
     figures.push(Figure {
         name: format!("{prefix}requests_per_lifecycle_trigger_{polls}_polls_cancel"),
         value: requests.len() as f64,
-        unit: "requests",
+        unit: "requests".into(),
         baseline: Some(("one_request_per_call".into(), (1 + polls + 1) as f64)),
     });
     if platform == Platform::GitHubActions {
@@ -530,7 +536,7 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
                 "{prefix}rate_limited_requests_per_lifecycle_trigger_{polls}_polls_cancel"
             ),
             value: counted as f64,
-            unit: "requests",
+            unit: "requests".into(),
             baseline: Some(("one_request_per_call".into(), (1 + polls + 1) as f64)),
         });
     }
@@ -551,7 +557,7 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
     figures.push(Figure {
         name: format!("{prefix}requests_per_lifecycle_keyed_trigger_{polls}_polls_two_cancels"),
         value: emulated.requests().len() as f64,
-        unit: "requests",
+        unit: "requests".into(),
         baseline: Some(("one_request_per_call".into(), (1 + polls + 2) as f64)),
     });
     if platform == Platform::GitLab {
@@ -574,7 +580,7 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
                 "{prefix}requests_per_lifecycle_trigger_{polls}_polls_cancel_reading_variables"
             ),
             value: emulated.requests().len() as f64,
-            unit: "requests",
+            unit: "requests".into(),
             baseline: Some(("one_request_per_call".into(), (1 + polls + 1) as f64)),
         });
     }
@@ -653,13 +659,18 @@ fn main() {
     };
     let started = Instant::now();
     let mut figures = Vec::new();
-    for platform in platforms {
+    let follows_buildkite = platforms.contains(&Platform::Buildkite);
+    let follow_only = args.iter().any(|a| a == "--follow-only");
+    for platform in platforms.into_iter().filter(|_| !follow_only) {
         runtime.block_on(async {
             throughput(platform, quick, &mut figures).await;
             bytes_per_poll(platform, &mut figures).await;
             requests_per_lifecycle(platform, &mut figures).await;
         });
         memory(platform, &mut figures);
+    }
+    if follows_buildkite {
+        runtime.block_on(follow::follow(quick, &mut figures));
     }
 
     println!(
