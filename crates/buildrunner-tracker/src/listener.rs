@@ -96,6 +96,8 @@ impl WebhookListener {
         let app = Router::new()
             .route("/webhook", post(default_queue_webhook))
             .route("/webhook/{queue}", post(queue_webhook))
+            .fallback(not_found)
+            .method_not_allowed_fallback(not_found)
             .with_state(routes);
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
@@ -120,6 +122,10 @@ impl Drop for WebhookListener {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 async fn default_queue_webhook(State(routes): State<Arc<Routes>>, request: Request) -> StatusCode {

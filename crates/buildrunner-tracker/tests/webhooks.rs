@@ -273,3 +273,79 @@ async fn dropped_duplicated_late_and_reordered_webhooks_lose_no_verdict() {
         assert_eq!(ids.len(), 12);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_answers_as_the_contract_says() {
+    let platform = platform("gitlab").await;
+    let (tracker, _events) = Tracker::start(
+        Arc::clone(&platform.runner),
+        polling_every(Duration::from_secs(60)),
+    );
+    let route = WebhookRoute {
+        runner: Arc::clone(&platform.runner),
+        hints: Arc::new(tracker) as Arc<dyn buildrunner_tracker::listener::Hints>,
+    };
+    let listener = WebhookListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        HashMap::from([("gl".to_owned(), route)]),
+        None,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", listener.local_addr());
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: &str, event: &str, body: Vec<u8>| {
+        client
+            .post(format!("{base}{path}"))
+            .header("X-Gitlab-Token", token)
+            .header("X-Gitlab-Event", event)
+            .body(body)
+            .send()
+    };
+    let pipeline = br#"{"object_kind":"pipeline","object_attributes":{"id":7,"status":"success"},"project":{"id":1,"path_with_namespace":"group/app"}}"#.to_vec();
+    let status = |answer: reqwest::Result<reqwest::Response>| answer.unwrap().status().as_u16();
+    assert_eq!(
+        status(post("/webhook/gl", SECRET, "Pipeline Hook", pipeline.clone()).await),
+        200
+    );
+    assert_eq!(
+        status(post("/webhook/gl", SECRET, "Push Hook", b"{}".to_vec()).await),
+        200,
+        "unknown events are acknowledged"
+    );
+    assert_eq!(
+        status(post("/webhook/gl", "wrong", "Pipeline Hook", pipeline.clone()).await),
+        401
+    );
+    let oversized = vec![b' '; buildrunner_api::webhook::DEFAULT_WEBHOOK_BODY_LIMIT + 1];
+    assert_eq!(
+        status(post("/webhook/gl", SECRET, "Pipeline Hook", oversized).await),
+        413
+    );
+    assert_eq!(
+        status(post("/webhook/other", SECRET, "Pipeline Hook", pipeline.clone()).await),
+        404
+    );
+    assert_eq!(
+        status(post("/webhook", SECRET, "Pipeline Hook", pipeline.clone()).await),
+        404,
+        "no default queue"
+    );
+    assert_eq!(
+        status(post("/elsewhere", SECRET, "Pipeline Hook", pipeline.clone()).await),
+        404
+    );
+    assert_eq!(
+        status(client.get(format!("{base}/webhook/gl")).send().await),
+        404
+    );
+    let counts = listener.counts();
+    assert_eq!(
+        (
+            counts.builds.load(Ordering::Relaxed),
+            counts.ignored.load(Ordering::Relaxed),
+            counts.refused.load(Ordering::Relaxed)
+        ),
+        (1, 1, 2)
+    );
+}
