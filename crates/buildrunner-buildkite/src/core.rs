@@ -28,25 +28,36 @@ pub(crate) struct BuildkiteCore {
     pub graphql: Option<GraphQlCore>,
 }
 
+/// A client for Buildkite's API at `budget_url` (REST's root, or the GraphQL endpoint): each
+/// has a rate budget of its own, shared per organization and token.
+pub(crate) fn client(
+    config: &BuildkiteConfig,
+    token: &Token,
+    service: &'static str,
+    budget_url: String,
+) -> Result<HttpClient> {
+    HttpClient::new(ClientSpec {
+        backend: NAME,
+        service,
+        options: config.http.clone(),
+        auth: Auth::bearer(token)?,
+        default_headers: vec![(
+            header::ACCEPT,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        scheme: Arc::new(BUILDKITE_RATE_SCHEME),
+        budget_key: BudgetKey {
+            api_url: budget_url,
+            account: config.organization.clone(),
+            token_fingerprint: token.fingerprint(),
+        },
+        budget_store: None,
+    })
+}
+
 impl BuildkiteCore {
     pub fn new(config: BuildkiteConfig, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
-            backend: NAME,
-            service: "Buildkite",
-            options: config.http.clone(),
-            auth: Auth::bearer(token)?,
-            default_headers: vec![(
-                header::ACCEPT,
-                header::HeaderValue::from_static("application/json"),
-            )],
-            scheme: Arc::new(BUILDKITE_RATE_SCHEME),
-            budget_key: BudgetKey {
-                api_url: config.api_url.to_string(),
-                account: config.organization.clone(),
-                token_fingerprint: token.fingerprint(),
-            },
-            budget_store: None,
-        })?;
+        let http = client(&config, token, "Buildkite", config.api_url.to_string())?;
         let builds_url = config.builds_url();
         let graphql = match &config.graphql_url {
             Some(url) => Some(GraphQlCore::new(&config, url.clone(), token)?),

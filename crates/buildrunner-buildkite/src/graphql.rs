@@ -4,19 +4,16 @@
 //! `RateLimit-*` headers), since Buildkite counts GraphQL points apart from REST requests.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use buildrunner_api::Result;
-use buildrunner_http::rate::BudgetKey;
-use buildrunner_http::{Auth, ClientSpec, HttpClient, Method, Operation, Request, Token, header};
+use buildrunner_http::{HttpClient, Method, Operation, Request, Token};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::NAME;
 use crate::config::BuildkiteConfig;
+use crate::core::client;
 use crate::model::Build;
-use crate::rate::BUILDKITE_RATE_SCHEME;
 
 /// The most builds one query asks for: about 100 complexity points, far below the 50,000 a
 /// query may have, and a response of a few hundred KiB at most.
@@ -34,23 +31,7 @@ pub(crate) struct GraphQlCore {
 
 impl GraphQlCore {
     pub fn new(config: &BuildkiteConfig, url: Url, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
-            backend: NAME,
-            service: "Buildkite GraphQL",
-            options: config.http.clone(),
-            auth: Auth::bearer(token)?,
-            default_headers: vec![(
-                header::ACCEPT,
-                header::HeaderValue::from_static("application/json"),
-            )],
-            scheme: Arc::new(BUILDKITE_RATE_SCHEME),
-            budget_key: BudgetKey {
-                api_url: url.to_string(),
-                account: config.organization.clone(),
-                token_fingerprint: token.fingerprint(),
-            },
-            budget_store: None,
-        })?;
+        let http = client(config, token, "Buildkite GraphQL", url.to_string())?;
         Ok(GraphQlCore {
             http,
             url,

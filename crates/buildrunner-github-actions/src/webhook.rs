@@ -3,9 +3,7 @@
 //! a redelivery repeats).
 
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{
-    SeenDeliveries, check_body_size, hmac_sha256_matches, unauthenticated,
-};
+use buildrunner_http::webhook::{ReceiverSteps, hmac_sha256_matches, unauthenticated};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
 
@@ -17,8 +15,7 @@ pub struct GitHubWebhooks {
     secret: Token,
     repository: String,
     ids: NumberedIds,
-    seen: SeenDeliveries,
-    body_limit: usize,
+    steps: ReceiverSteps,
 }
 
 impl GitHubWebhooks {
@@ -27,8 +24,7 @@ impl GitHubWebhooks {
             secret,
             repository: format!("{owner}/{repo}"),
             ids,
-            seen: SeenDeliveries::default(),
-            body_limit: buildrunner_api::webhook::DEFAULT_WEBHOOK_BODY_LIMIT,
+            steps: ReceiverSteps::new("X-GitHub-Event", Some("X-GitHub-Delivery")),
         }
     }
 
@@ -45,7 +41,10 @@ impl GitHubWebhooks {
         Ok(())
     }
 
-    fn read(&self, body: &[u8]) -> WebhookEvent {
+    fn read(&self, event: &str, body: &[u8]) -> WebhookEvent {
+        if event != "workflow_run" {
+            return WebhookEvent::ignored(format!("event {event}"));
+        }
         let Ok(payload) = serde_json::from_slice::<Value>(body) else {
             return WebhookEvent::ignored("the body is not JSON");
         };
@@ -66,23 +65,15 @@ impl GitHubWebhooks {
 
 impl WebhookReceiver for GitHubWebhooks {
     fn max_body_bytes(&self) -> usize {
-        self.body_limit
+        self.steps.body_limit
     }
 
     fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
-        check_body_size(delivery, self.body_limit)?;
-        self.authenticate(delivery)?;
-        // Only a verified delivery is remembered, so forged ids cannot crowd out real ones.
-        if let Some(id) = delivery.header("X-GitHub-Delivery")
-            && !self.seen.first_time(id)
-        {
-            return Ok(WebhookEvent::ignored("a delivery already received"));
-        }
-        Ok(match delivery.header("X-GitHub-Event") {
-            Some("workflow_run") => self.read(delivery.body()),
-            Some(other) => WebhookEvent::ignored(format!("event {other}")),
-            None => WebhookEvent::ignored("no X-GitHub-Event header"),
-        })
+        self.steps.receive(
+            delivery,
+            |delivery| self.authenticate(delivery),
+            |event, body| self.read(event, body),
+        )
     }
 }
 
@@ -241,7 +232,7 @@ mod tests {
     #[test]
     fn a_body_over_the_cap_is_refused() {
         let mut receiver = receiver();
-        receiver.body_limit = 16;
+        receiver.steps.body_limit = 16;
         let answer = receiver.receive(&signed("workflow_run", "g", vec![b' '; 17]));
         assert_eq!(
             answer,

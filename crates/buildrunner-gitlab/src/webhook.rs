@@ -3,7 +3,7 @@
 //! across retries of one delivery, to acknowledge a repeat without acting on it twice.
 
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{SeenDeliveries, check_body_size, token_matches, unauthenticated};
+use buildrunner_http::webhook::{ReceiverSteps, check_token};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
 
@@ -15,8 +15,7 @@ pub struct GitLabWebhooks {
     token: Token,
     project: String,
     ids: NumberedIds,
-    seen: SeenDeliveries,
-    body_limit: usize,
+    steps: ReceiverSteps,
 }
 
 impl GitLabWebhooks {
@@ -25,8 +24,7 @@ impl GitLabWebhooks {
             token,
             project: project.to_owned(),
             ids,
-            seen: SeenDeliveries::default(),
-            body_limit: buildrunner_api::webhook::DEFAULT_WEBHOOK_BODY_LIMIT,
+            steps: ReceiverSteps::new("X-Gitlab-Event", Some("Idempotency-Key")),
         }
     }
 
@@ -37,7 +35,10 @@ impl GitLabWebhooks {
             || project["path_with_namespace"].as_str() == Some(self.project.as_str())
     }
 
-    fn read(&self, body: &[u8]) -> WebhookEvent {
+    fn read(&self, event: &str, body: &[u8]) -> WebhookEvent {
+        if event != "Pipeline Hook" {
+            return WebhookEvent::ignored(format!("event {event}"));
+        }
         let Ok(payload) = serde_json::from_slice::<Value>(body) else {
             return WebhookEvent::ignored("the body is not JSON");
         };
@@ -61,26 +62,15 @@ impl GitLabWebhooks {
 
 impl WebhookReceiver for GitLabWebhooks {
     fn max_body_bytes(&self) -> usize {
-        self.body_limit
+        self.steps.body_limit
     }
 
     fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
-        check_body_size(delivery, self.body_limit)?;
-        match delivery.header("X-Gitlab-Token") {
-            Some(sent) if token_matches(&self.token, sent) => {}
-            Some(_) => return Err(unauthenticated("wrong X-Gitlab-Token")),
-            None => return Err(unauthenticated("no X-Gitlab-Token header")),
-        }
-        if let Some(key) = delivery.header("Idempotency-Key")
-            && !self.seen.first_time(key)
-        {
-            return Ok(WebhookEvent::ignored("a delivery already received"));
-        }
-        Ok(match delivery.header("X-Gitlab-Event") {
-            Some("Pipeline Hook") => self.read(delivery.body()),
-            Some(other) => WebhookEvent::ignored(format!("event {other}")),
-            None => WebhookEvent::ignored("no X-Gitlab-Event header"),
-        })
+        self.steps.receive(
+            delivery,
+            |delivery| check_token(&self.token, delivery, "X-Gitlab-Token"),
+            |event, body| self.read(event, body),
+        )
     }
 }
 
@@ -205,7 +195,7 @@ mod tests {
     #[test]
     fn a_body_over_the_cap_is_refused() {
         let mut receiver = receiver("group/app");
-        receiver.body_limit = 8;
+        receiver.steps.body_limit = 8;
         let answer = receiver.receive(&delivery("gl-secret", "k", vec![b' '; 9]));
         assert_eq!(answer, Err(WebhookError::TooLarge { size: 9, limit: 8 }));
     }

@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -20,6 +20,75 @@ pub const SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
 /// How many delivery ids a [`SeenDeliveries`] remembers by default: hours of deliveries for a
 /// busy queue, a few hundred KiB.
 pub const SEEN_DELIVERIES: usize = 10_000;
+
+/// The order every receiver checks a delivery in, written once: the size cap, the
+/// credentials, the memory of deliveries already seen (for a CI that numbers them), then the
+/// event header. Only a verified delivery is remembered, so forged ids cannot crowd out real
+/// ones; a repeat and a delivery without an event header are acknowledged and ignored.
+#[derive(Debug)]
+pub struct ReceiverSteps {
+    /// The largest body accepted.
+    pub body_limit: usize,
+    event_header: &'static str,
+    delivery_header: Option<&'static str>,
+    seen: SeenDeliveries,
+}
+
+impl ReceiverSteps {
+    /// Steps that read the event name from `event_header` and, with `delivery_header`,
+    /// ignore a delivery id already seen.
+    pub fn new(event_header: &'static str, delivery_header: Option<&'static str>) -> Self {
+        ReceiverSteps {
+            body_limit: buildrunner_api::webhook::DEFAULT_WEBHOOK_BODY_LIMIT,
+            event_header,
+            delivery_header,
+            seen: SeenDeliveries::default(),
+        }
+    }
+
+    /// Runs the steps: `authenticate` checks the credentials, `read` turns the event name and
+    /// body of a verified, first-seen delivery into an event.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::TooLarge`] over the cap, and whatever `authenticate` refuses.
+    pub fn receive(
+        &self,
+        delivery: &WebhookDelivery,
+        authenticate: impl FnOnce(&WebhookDelivery) -> Result<(), WebhookError>,
+        read: impl FnOnce(&str, &[u8]) -> WebhookEvent,
+    ) -> Result<WebhookEvent, WebhookError> {
+        check_body_size(delivery, self.body_limit)?;
+        authenticate(delivery)?;
+        if let Some(id) = self.delivery_header.and_then(|name| delivery.header(name))
+            && !self.seen.first_time(id)
+        {
+            return Ok(WebhookEvent::ignored("a delivery already received"));
+        }
+        Ok(match delivery.header(self.event_header) {
+            Some(event) => read(event, delivery.body()),
+            None => WebhookEvent::ignored(format!("no {} header", self.event_header)),
+        })
+    }
+}
+
+/// `Ok` when header `name` holds the secret itself (GitLab's `X-Gitlab-Token`, Buildkite's
+/// `X-Buildkite-Token`), compared in constant time.
+///
+/// # Errors
+///
+/// [`WebhookError::Unauthenticated`] when the header is missing or wrong.
+pub fn check_token(
+    secret: &Token,
+    delivery: &WebhookDelivery,
+    name: &str,
+) -> Result<(), WebhookError> {
+    match delivery.header(name) {
+        Some(sent) if token_matches(secret, sent) => Ok(()),
+        Some(_) => Err(unauthenticated("wrong token")),
+        None => Err(unauthenticated("no token header")),
+    }
+}
 
 /// A refusal for a missing or wrong credential.
 pub fn unauthenticated(reason: &'static str) -> WebhookError {
@@ -196,6 +265,46 @@ mod tests {
                 size: 11,
                 limit: 10
             })
+        );
+    }
+
+    #[test]
+    fn the_steps_run_in_order_and_remember_only_verified_deliveries() {
+        let steps = ReceiverSteps::new("X-Event", Some("X-Delivery"));
+        let key = secret("k");
+        let delivery = |token: &str, id: &str| {
+            WebhookDelivery::new(
+                vec![
+                    ("X-Token".into(), token.into()),
+                    ("X-Delivery".into(), id.into()),
+                    ("X-Event".into(), "build".into()),
+                ],
+                b"{}".to_vec(),
+            )
+        };
+        let read =
+            |event: &str, body: &[u8]| WebhookEvent::ignored(format!("{event} {}", body.len()));
+        let auth = |d: &WebhookDelivery| check_token(&key, d, "X-Token");
+        assert_eq!(
+            steps.receive(&delivery("bad", "1"), auth, read),
+            Err(unauthenticated("wrong token"))
+        );
+        assert_eq!(
+            steps.receive(&delivery("k", "1"), auth, read),
+            Ok(WebhookEvent::ignored("build 2"))
+        );
+        assert_eq!(
+            steps.receive(&delivery("k", "1"), auth, read),
+            Ok(WebhookEvent::ignored("a delivery already received"))
+        );
+        let no_event = WebhookDelivery::new(vec![("X-Token".into(), "k".into())], b"{}".to_vec());
+        assert_eq!(
+            steps.receive(&no_event, auth, read),
+            Ok(WebhookEvent::ignored("no X-Event header"))
+        );
+        assert_eq!(
+            steps.receive(&WebhookDelivery::new(vec![], b"{}".to_vec()), auth, read),
+            Err(unauthenticated("no token header"))
         );
     }
 
