@@ -51,7 +51,7 @@ pub struct BuildkiteRunner {
     queue: String,
     core: BuildkiteCore,
     #[cfg(feature = "webhooks")]
-    webhooks: Option<crate::webhook::BuildkiteWebhooks>,
+    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::BuildkiteWebhooks>>,
 }
 
 #[derive(Serialize)]
@@ -108,12 +108,12 @@ impl BuildkiteRunner {
     pub fn new(queue: impl Into<String>, config: BuildkiteConfig, token: Token) -> Result<Self> {
         #[cfg(feature = "webhooks")]
         let webhooks = config.webhook_secret.clone().map(|secret| {
-            crate::webhook::BuildkiteWebhooks::new(
+            buildrunner_http::webhook::Webhooks(crate::webhook::BuildkiteWebhooks::new(
                 secret,
                 &config.organization,
                 &config.pipeline,
                 config.ids(),
-            )
+            ))
         });
         Ok(BuildkiteRunner {
             queue: queue.into(),

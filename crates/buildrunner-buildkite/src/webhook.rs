@@ -2,9 +2,9 @@
 //! `X-Buildkite-Signature: timestamp=..,signature=..` (HMAC-SHA256 of `"{timestamp}.{body}"`
 //! keyed with the token, refused outside a 5-minute window), and the `build.*` events.
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
 use buildrunner_http::webhook::{
-    ReceiverSteps, check_token, hmac_sha256_matches, unauthenticated, within_window,
+    ReceiverSteps, WebhookFormat, check_token, hmac_sha256_matches, unauthenticated, within_window,
 };
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
@@ -31,6 +31,12 @@ impl BuildkiteWebhooks {
             // Buildkite numbers no delivery; a repeat only costs a poll.
             steps: ReceiverSteps::new("X-Buildkite-Event", None),
         }
+    }
+}
+
+impl WebhookFormat for BuildkiteWebhooks {
+    fn steps(&self) -> &ReceiverSteps {
+        &self.steps
     }
 
     fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
@@ -81,20 +87,6 @@ impl BuildkiteWebhooks {
     }
 }
 
-impl WebhookReceiver for BuildkiteWebhooks {
-    fn max_body_bytes(&self) -> usize {
-        self.steps.body_limit
-    }
-
-    fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
-        self.steps.receive(
-            delivery,
-            |delivery| self.authenticate(delivery),
-            |event, body| self.read(event, body),
-        )
-    }
-}
-
 /// `timestamp=1619071700,signature=ab12..` in any order, spaces tolerated.
 fn signature_parts(header: &str) -> Option<(&str, &str)> {
     let (mut timestamp, mut signature) = (None, None);
@@ -123,17 +115,20 @@ mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
     use buildrunner_http::webhook::hmac_sha256_hex;
 
+    use buildrunner_api::WebhookReceiver;
+    use buildrunner_http::webhook::Webhooks;
+
     use super::*;
 
     const NOW: u64 = 1_700_000_000;
 
-    fn receiver() -> BuildkiteWebhooks {
-        BuildkiteWebhooks::new(
+    fn receiver() -> Webhooks<BuildkiteWebhooks> {
+        Webhooks(BuildkiteWebhooks::new(
             Token::multiline("wh-token").unwrap(),
             "acme",
             "app",
             NumberedIds::new("acme/app", "acme/app/1"),
-        )
+        ))
     }
 
     fn body(event: &str, pipeline: &str, number: u64, state: &str, blocked: bool) -> Vec<u8> {
@@ -296,7 +291,7 @@ mod tests {
     #[test]
     fn a_body_over_the_cap_is_refused_before_anything_else() {
         let mut receiver = receiver();
-        receiver.steps.body_limit = 10;
+        receiver.0.steps.body_limit = 10;
         let big = delivery("build.finished", ("X-Other", String::new()), vec![b' '; 11]);
         assert_eq!(
             receiver.receive(&big),

@@ -48,7 +48,7 @@ pub struct GitHubActionsRunner {
     queue: String,
     core: GitHubCore,
     #[cfg(feature = "webhooks")]
-    webhooks: Option<crate::webhook::GitHubWebhooks>,
+    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::GitHubWebhooks>>,
 }
 
 impl GitHubActionsRunner {
@@ -67,7 +67,12 @@ impl GitHubActionsRunner {
         config.check_inputs()?;
         #[cfg(feature = "webhooks")]
         let webhooks = config.webhook_secret.clone().map(|secret| {
-            crate::webhook::GitHubWebhooks::new(secret, &config.owner, &config.repo, config.ids())
+            buildrunner_http::webhook::Webhooks(crate::webhook::GitHubWebhooks::new(
+                secret,
+                &config.owner,
+                &config.repo,
+                config.ids(),
+            ))
         });
         Ok(GitHubActionsRunner {
             queue: queue.into(),

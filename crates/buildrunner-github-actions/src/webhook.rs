@@ -2,8 +2,10 @@
 //! (no timestamp is signed, so replays are caught by remembering `X-GitHub-Delivery`, which
 //! a redelivery repeats).
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{ReceiverSteps, hmac_sha256_matches, unauthenticated};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_http::webhook::{
+    ReceiverSteps, WebhookFormat, hmac_sha256_matches, unauthenticated,
+};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
 
@@ -26,6 +28,12 @@ impl GitHubWebhooks {
             ids,
             steps: ReceiverSteps::new("X-GitHub-Event", Some("X-GitHub-Delivery")),
         }
+    }
+}
+
+impl WebhookFormat for GitHubWebhooks {
+    fn steps(&self) -> &ReceiverSteps {
+        &self.steps
     }
 
     fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
@@ -63,34 +71,23 @@ impl GitHubWebhooks {
     }
 }
 
-impl WebhookReceiver for GitHubWebhooks {
-    fn max_body_bytes(&self) -> usize {
-        self.steps.body_limit
-    }
-
-    fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
-        self.steps.receive(
-            delivery,
-            |delivery| self.authenticate(delivery),
-            |event, body| self.read(event, body),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
     use buildrunner_http::webhook::hmac_sha256_hex;
 
+    use buildrunner_api::WebhookReceiver;
+    use buildrunner_http::webhook::Webhooks;
+
     use super::*;
 
-    fn receiver() -> GitHubWebhooks {
-        GitHubWebhooks::new(
+    fn receiver() -> Webhooks<GitHubWebhooks> {
+        Webhooks(GitHubWebhooks::new(
             Token::multiline("It's a Secret to Everybody").unwrap(),
             "Octo-Org",
             "app",
             NumberedIds::new("octo-org/app", "octo-org/app/1").case_insensitive(),
-        )
+        ))
     }
 
     fn run_body(repository: &str, id: u64, status: &str, conclusion: Option<&str>) -> Vec<u8> {
@@ -232,7 +229,7 @@ mod tests {
     #[test]
     fn a_body_over_the_cap_is_refused() {
         let mut receiver = receiver();
-        receiver.steps.body_limit = 16;
+        receiver.0.steps.body_limit = 16;
         let answer = receiver.receive(&signed("workflow_run", "g", vec![b' '; 17]));
         assert_eq!(
             answer,

@@ -55,7 +55,7 @@ pub struct GitLabRunner {
     queue: String,
     core: GitLabCore,
     #[cfg(feature = "webhooks")]
-    webhooks: Option<crate::webhook::GitLabWebhooks>,
+    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::GitLabWebhooks>>,
 }
 
 impl GitLabRunner {
@@ -68,7 +68,11 @@ impl GitLabRunner {
     pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
         #[cfg(feature = "webhooks")]
         let webhooks = config.webhook_secret.clone().map(|secret| {
-            crate::webhook::GitLabWebhooks::new(secret, &config.project, config.ids())
+            buildrunner_http::webhook::Webhooks(crate::webhook::GitLabWebhooks::new(
+                secret,
+                &config.project,
+                config.ids(),
+            ))
         });
         Ok(GitLabRunner {
             queue: queue.into(),

@@ -2,8 +2,8 @@
 //! constant time), `X-Gitlab-Event: Pipeline Hook`, and `Idempotency-Key`, which GitLab keeps
 //! across retries of one delivery, to acknowledge a repeat without acting on it twice.
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{ReceiverSteps, check_token};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, check_token};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
 
@@ -34,6 +34,16 @@ impl GitLabWebhooks {
         id.as_deref() == Some(self.project.as_str())
             || project["path_with_namespace"].as_str() == Some(self.project.as_str())
     }
+}
+
+impl WebhookFormat for GitLabWebhooks {
+    fn steps(&self) -> &ReceiverSteps {
+        &self.steps
+    }
+
+    fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
+        check_token(&self.token, delivery, "X-Gitlab-Token")
+    }
 
     fn read(&self, event: &str, body: &[u8]) -> WebhookEvent {
         if event != "Pipeline Hook" {
@@ -60,32 +70,21 @@ impl GitLabWebhooks {
     }
 }
 
-impl WebhookReceiver for GitLabWebhooks {
-    fn max_body_bytes(&self) -> usize {
-        self.steps.body_limit
-    }
-
-    fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
-        self.steps.receive(
-            delivery,
-            |delivery| check_token(&self.token, delivery, "X-Gitlab-Token"),
-            |event, body| self.read(event, body),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
 
+    use buildrunner_api::WebhookReceiver;
+    use buildrunner_http::webhook::Webhooks;
+
     use super::*;
 
-    fn receiver(project: &str) -> GitLabWebhooks {
-        GitLabWebhooks::new(
+    fn receiver(project: &str) -> Webhooks<GitLabWebhooks> {
+        Webhooks(GitLabWebhooks::new(
             Token::multiline("gl-secret").unwrap(),
             project,
             NumberedIds::new(project, "group/app/1"),
-        )
+        ))
     }
 
     fn pipeline(project_id: u64, path: &str, id: u64, status: &str) -> Vec<u8> {
@@ -195,7 +194,7 @@ mod tests {
     #[test]
     fn a_body_over_the_cap_is_refused() {
         let mut receiver = receiver("group/app");
-        receiver.steps.body_limit = 8;
+        receiver.0.steps.body_limit = 8;
         let answer = receiver.receive(&delivery("gl-secret", "k", vec![b' '; 9]));
         assert_eq!(answer, Err(WebhookError::TooLarge { size: 9, limit: 8 }));
     }

@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -69,6 +69,42 @@ impl ReceiverSteps {
             Some(event) => read(event, delivery.body()),
             None => WebhookEvent::ignored(format!("no {} header", self.event_header)),
         })
+    }
+}
+
+/// One CI's webhook format: its steps, how its credentials are checked and how its payloads
+/// read. [`Webhooks`] makes a [`WebhookReceiver`] of it.
+pub trait WebhookFormat: std::fmt::Debug + Send + Sync {
+    /// The steps and the cap.
+    fn steps(&self) -> &ReceiverSteps;
+
+    /// Checks the delivery's token or signature.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::Unauthenticated`] when they are missing or wrong.
+    fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError>;
+
+    /// What a verified, first-seen delivery of event `event` says.
+    fn read(&self, event: &str, body: &[u8]) -> WebhookEvent;
+}
+
+/// The [`WebhookReceiver`] of a [`WebhookFormat`].
+#[derive(Debug)]
+pub struct Webhooks<F>(pub F);
+
+impl<F: WebhookFormat> WebhookReceiver for Webhooks<F> {
+    fn max_body_bytes(&self) -> usize {
+        self.0.steps().body_limit
+    }
+
+    fn receive(&self, delivery: &WebhookDelivery) -> Result<WebhookEvent, WebhookError> {
+        let format = &self.0;
+        format.steps().receive(
+            delivery,
+            |delivery| format.authenticate(delivery),
+            |event, body| format.read(event, body),
+        )
     }
 }
 
