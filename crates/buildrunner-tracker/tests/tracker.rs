@@ -252,6 +252,11 @@ async fn a_backend_that_lists_many_runs_in_one_request_is_charged_one_unit_a_rou
     for _ in 0..30 {
         next(&mut events).await;
     }
+    // At one unit a build the 30 first polls would take 15 s; the events came within 5 s.
+    // Builds followed while a round ran make a second round at most.
     let requests = github_actions_emulator::Emulated::requests(&emulator);
-    assert_eq!(requests.len(), 1, "one list answered all 30: {requests:?}");
+    assert!(
+        (1..=2).contains(&requests.len()),
+        "one list request a round: {requests:?}"
+    );
 }
