@@ -19,10 +19,12 @@ Tasks:
                 --live adds the live harnesses (they need credentials, see docs/conformance.md);
                 then plants one bug per check and prints `planted bugs: N/N checks caught`
   bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab] [--follow-only]
+        [--replicas-only]
                 every HTTP backend against bare reqwest on its emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
                 with Buildkite, following 10,000 builds (follow_*: requests, 429s,
-                verdict latency by polling and by webhooks, verdicts lost);
+                verdict latency by polling and by webhooks, verdicts lost) and replicas
+                sharing a budget and key locks through a real redis-server (replicas_*);
                 --quick measures for about a minute on 2 cores (docs/benchmarks.md)
   fmt           cargo fmt --all --check
   clippy        cargo clippy --workspace --all-targets -- -D warnings
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
         "bench" => bench(&args[1..]),
         "fmt" => run_steps(&[Step::Fmt]),
         "clippy" => run_steps(&[Step::Clippy]),
-        "test" => run_steps(&[Step::Test]),
+        "test" => run_steps(&[Step::EnsureRedis, Step::Test]),
         "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
         "help" | "-h" | "--help" => {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
 
 fn ci() -> Result<(), String> {
     run_steps(&[
+        Step::EnsureRedis,
         Step::Fmt,
         Step::Clippy,
         Step::Test,
@@ -94,7 +97,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" | "--follow-only" => forwarded.push(arg.clone()),
+            "--quick" | "--follow-only" | "--replicas-only" => forwarded.push(arg.clone()),
             "--platform" => {
                 let name = rest
                     .next()
@@ -118,7 +121,11 @@ fn bench(args: &[String]) -> Result<(), String> {
             other => return Err(format!("bench: unknown argument {other:?}\n\n{HELP}")),
         }
     }
-    run_steps(&[Step::BuildEmulator, Step::Bench(forwarded)])
+    run_steps(&[
+        Step::EnsureRedis,
+        Step::BuildEmulator,
+        Step::Bench(forwarded),
+    ])
 }
 
 /// What `cargo xtask conformance` was asked for.
@@ -140,6 +147,8 @@ enum Step {
     Doc,
     BuildEmulator,
     Bench(Vec<String>),
+    /// The replica tests and figures run a real redis-server: install it when it is missing.
+    EnsureRedis,
 }
 
 impl Step {
@@ -154,12 +163,14 @@ impl Step {
             Step::Doc => "doc",
             Step::BuildEmulator => "build emulator",
             Step::Bench(_) => "bench",
+            Step::EnsureRedis => "redis-server",
         }
     }
 
     fn command(&self) -> Command {
         let mut command = cargo();
         match self {
+            Step::EnsureRedis => return ensure_redis(),
             Step::Fmt => command.args(["fmt", "--all", "--check"]),
             Step::Clippy => command.args([
                 "clippy",
@@ -223,6 +234,8 @@ impl Step {
                 "github-actions-emulator",
                 "--package",
                 "gitlab-emulator",
+                "--package",
+                "buildrunner-replicas",
             ]),
             Step::Bench(args) => command
                 .args([
@@ -246,10 +259,30 @@ impl Step {
                 .env(
                     "BUILDRUNNER_BENCH_GITLAB_EMULATOR",
                     target_dir().join("release").join("gitlab-emulator"),
+                )
+                .env(
+                    "BUILDRUNNER_BENCH_REPLICA",
+                    target_dir().join("release").join("buildrunner-replica"),
                 ),
         };
         command
     }
+}
+
+/// Installs Debian's `redis-server` when it is not on `$PATH` (sudo only when not root): the
+/// replica tests and figures start a real one, and a fresh CI machine has none.
+fn ensure_redis() -> Command {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        "command -v redis-server >/dev/null 2>&1 && exit 0; \
+         echo 'xtask: redis-server is missing; installing the Debian package' >&2; \
+         SUDO=; [ \"$(id -u)\" = 0 ] || SUDO=sudo; \
+         $SUDO apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null && \
+         command -v redis-server",
+    ]);
+    command
 }
 
 fn run_steps(steps: &[Step]) -> Result<(), String> {

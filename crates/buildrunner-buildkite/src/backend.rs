@@ -64,6 +64,25 @@ struct CreateBuild<'a> {
 }
 
 impl BuildkiteRunner {
+    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
+    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
+        let key = request.idempotency_key();
+        if let Some(key) = key
+            && let Some(number) = self.core.find_by_key(key).await?
+        {
+            tracing::info!(
+                number,
+                "idempotency key already used; returning the existing build"
+            );
+            return Ok(self.core.ids.format(number));
+        }
+        let body = self.create_body(request)?;
+        let number = self.core.create_build(&body, key).await?;
+        let id = self.core.ids.format(number);
+        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        Ok(id)
+    }
+
     /// What `status_many` answers when a GraphQL request failed: a rate limit is every
     /// build's answer (REST shares the organization's limits, so do not spend it instead);
     /// a token without GraphQL access switches this runner to REST for good; anything else
@@ -198,20 +217,8 @@ impl BuildRunner for BuildkiteRunner {
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
         let key = request.idempotency_key();
-        if let Some(key) = key
-            && let Some(number) = self.core.find_by_key(key).await?
-        {
-            tracing::info!(
-                number,
-                "idempotency key already used; returning the existing build"
-            );
-            return Ok(self.core.ids.format(number));
-        }
-        let body = self.create_body(request)?;
-        let number = self.core.create_build(&body, key).await?;
-        let id = self.core.ids.format(number);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
-        Ok(id)
+        let trigger = || self.trigger_unlocked(request);
+        self.core.http.with_key_held(key, trigger).await
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {

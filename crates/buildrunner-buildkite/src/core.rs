@@ -20,7 +20,7 @@ use buildrunner_http::Token;
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct BuildkiteCore {
-    http: HttpClient,
+    pub http: HttpClient,
     pub config: BuildkiteConfig,
     pub ids: NumberedIds,
     builds_url: Url,

@@ -52,6 +52,47 @@ pub struct GitHubActionsRunner {
 }
 
 impl GitHubActionsRunner {
+    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
+    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
+        let config = &self.core.config;
+        let started = SystemTime::now();
+        let key = match (&config.key_input, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(run_id) = self.core.find_by_key(key, started - KEY_LOOKBACK).await? {
+                    tracing::info!(
+                        run_id,
+                        "idempotency key already used; returning the existing run"
+                    );
+                    return Ok(self.core.ids.format(run_id));
+                }
+                Some(key.to_owned())
+            }
+            (Some(_), None) => Some(dispatch_id()),
+        };
+        let named_key = config.key_input.as_deref().zip(key.as_deref());
+        let inputs = dispatch_inputs(&config.extra_inputs, &self.queue, request, named_key);
+        let run_id = match self.core.dispatch(&inputs, key.as_deref()).await? {
+            Dispatched::Run(run_id) => run_id,
+            Dispatched::NoDetails => match &key {
+                Some(key) => self.core.find_dispatched(key, started).await?,
+                None => {
+                    return Err(Error::Protocol {
+                        message: format!(
+                            "trigger {}/{}: GitHub answered without run details and key_input is off, \
+                             so the run cannot be found; set key_input and use it in the workflow's run-name",
+                            config.owner, config.repo
+                        ),
+                        source: None,
+                    });
+                }
+            },
+        };
+        let id = self.core.ids.format(run_id);
+        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        Ok(id)
+    }
+
     /// A runner that dispatches the configured workflow for `queue`.
     ///
     /// # Errors
@@ -121,43 +162,9 @@ impl BuildRunner for GitHubActionsRunner {
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let config = &self.core.config;
-        let started = SystemTime::now();
-        let key = match (&config.key_input, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                if let Some(run_id) = self.core.find_by_key(key, started - KEY_LOOKBACK).await? {
-                    tracing::info!(
-                        run_id,
-                        "idempotency key already used; returning the existing run"
-                    );
-                    return Ok(self.core.ids.format(run_id));
-                }
-                Some(key.to_owned())
-            }
-            (Some(_), None) => Some(dispatch_id()),
-        };
-        let named_key = config.key_input.as_deref().zip(key.as_deref());
-        let inputs = dispatch_inputs(&config.extra_inputs, &self.queue, request, named_key);
-        let run_id = match self.core.dispatch(&inputs, key.as_deref()).await? {
-            Dispatched::Run(run_id) => run_id,
-            Dispatched::NoDetails => match &key {
-                Some(key) => self.core.find_dispatched(key, started).await?,
-                None => {
-                    return Err(Error::Protocol {
-                        message: format!(
-                            "trigger {}/{}: GitHub answered without run details and key_input is off, \
-                             so the run cannot be found; set key_input and use it in the workflow's run-name",
-                            config.owner, config.repo
-                        ),
-                        source: None,
-                    });
-                }
-            },
-        };
-        let id = self.core.ids.format(run_id);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
-        Ok(id)
+        let key = request.idempotency_key();
+        let trigger = || self.trigger_unlocked(request);
+        self.core.http.with_key_held(key, trigger).await
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {

@@ -52,7 +52,7 @@ struct DispatchBody<'a> {
 /// The endpoints of one workflow.
 #[derive(Debug)]
 pub(crate) struct GitHubCore {
-    http: HttpClient,
+    pub http: HttpClient,
     pub config: GitHubActionsConfig,
     pub ids: NumberedIds,
     etags: EtagCache,

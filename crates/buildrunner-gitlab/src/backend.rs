@@ -59,6 +59,32 @@ pub struct GitLabRunner {
 }
 
 impl GitLabRunner {
+    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
+    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
+        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(pipeline) = self.core.find_by_key(key).await? {
+                    tracing::info!(
+                        pipeline,
+                        "idempotency key already used; returning the existing pipeline"
+                    );
+                    return Ok(self.core.ids.format(pipeline));
+                }
+                Some(key.to_owned())
+            }
+            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
+        };
+        let variables = self.variables(request, key.as_deref());
+        let pipeline = self
+            .core
+            .create_pipeline(&variables, key.as_deref())
+            .await?;
+        let id = self.core.ids.format(pipeline);
+        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        Ok(id)
+    }
+
     /// A runner that creates pipelines for `queue` in the configured project.
     ///
     /// # Errors
@@ -149,28 +175,9 @@ impl BuildRunner for GitLabRunner {
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                if let Some(pipeline) = self.core.find_by_key(key).await? {
-                    tracing::info!(
-                        pipeline,
-                        "idempotency key already used; returning the existing pipeline"
-                    );
-                    return Ok(self.core.ids.format(pipeline));
-                }
-                Some(key.to_owned())
-            }
-            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
-        };
-        let variables = self.variables(request, key.as_deref());
-        let pipeline = self
-            .core
-            .create_pipeline(&variables, key.as_deref())
-            .await?;
-        let id = self.core.ids.format(pipeline);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
-        Ok(id)
+        let key = request.idempotency_key();
+        let trigger = || self.trigger_unlocked(request);
+        self.core.http.with_key_held(key, trigger).await
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {

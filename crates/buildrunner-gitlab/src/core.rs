@@ -34,7 +34,7 @@ struct CreatePipeline<'a> {
 /// The endpoints of one project.
 #[derive(Debug)]
 pub(crate) struct GitLabCore {
-    http: HttpClient,
+    pub http: HttpClient,
     pub config: GitLabConfig,
     pub ids: NumberedIds,
 }

@@ -212,6 +212,29 @@ pub struct HttpClient {
     connections: tokio::sync::Semaphore,
     scheme: Arc<dyn RateScheme>,
     budget: Arc<dyn RateBudget>,
+    #[cfg(feature = "redis")]
+    budget_key: BudgetKey,
+    #[cfg(feature = "redis")]
+    redis: Option<Arc<crate::rate::redis::RedisStore>>,
+}
+
+/// Held by a trigger while it looks its idempotency key up and creates, so another replica
+/// sharing the Redis of `rate_budget_url` does not do the same at the same time. Without
+/// Redis (or while it is down) it holds nothing.
+#[derive(Debug)]
+pub struct KeyGuard {
+    #[cfg(feature = "redis")]
+    lock: Option<crate::rate::redis::KeyLock>,
+}
+
+impl KeyGuard {
+    /// Lets the next replica go.
+    pub async fn release(self) {
+        #[cfg(feature = "redis")]
+        if let Some(lock) = self.lock {
+            lock.release().await;
+        }
+    }
 }
 
 impl HttpClient {
@@ -234,8 +257,29 @@ impl HttpClient {
             .map_err(|e| Error::Configuration {
                 message: format!("could not build the HTTP client: {e}"),
             })?;
+        #[cfg(feature = "redis")]
+        let redis = match &options.rate_budget_url {
+            Some(url) => Some(
+                crate::rate::redis::RedisStore::shared(url)
+                    .map_err(|message| Error::Configuration { message })?,
+            ),
+            None => None,
+        };
+        let shared: Option<Arc<dyn BudgetStore>> = {
+            #[cfg(feature = "redis")]
+            {
+                redis
+                    .clone()
+                    .map(|store| Arc::new(store) as Arc<dyn BudgetStore>)
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                None
+            }
+        };
         let store = spec
             .budget_store
+            .or(shared)
             .unwrap_or_else(|| InProcessStore::global() as Arc<dyn BudgetStore>);
         Ok(HttpClient {
             client,
@@ -247,7 +291,45 @@ impl HttpClient {
             default_headers: spec.default_headers,
             scheme: spec.scheme,
             budget: store.budget(&spec.budget_key),
+            #[cfg(feature = "redis")]
+            budget_key: spec.budget_key,
+            #[cfg(feature = "redis")]
+            redis,
         })
+    }
+
+    /// Runs `trigger` holding idempotency key `key` (when there is one) against other
+    /// replicas: look-up-then-create is one step across processes sharing a Redis.
+    pub async fn with_key_held<T, Fut>(&self, key: Option<&str>, trigger: impl FnOnce() -> Fut) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let Some(key) = key else {
+            return trigger().await;
+        };
+        let guard = self.hold_key(key).await;
+        let result = trigger().await;
+        guard.release().await;
+        result
+    }
+
+    /// Holds idempotency key `key` of this API and account against other replicas (with
+    /// `rate_budget_url`), waiting a bounded time for another holder. Call it before looking
+    /// the key up and release it after the create.
+    pub async fn hold_key(&self, key: &str) -> KeyGuard {
+        #[cfg(feature = "redis")]
+        {
+            let lock = match &self.redis {
+                Some(store) => store.lock(&self.budget_key, key).await,
+                None => None,
+            };
+            KeyGuard { lock }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = key;
+            KeyGuard {}
+        }
     }
 
     /// The error `failure` means for `op`.

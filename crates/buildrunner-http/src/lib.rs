@@ -8,7 +8,9 @@
 //!   never saw it, or after the backend found out what happened (object_store's rule).
 //! - [`Reply::error`]: the one table from HTTP status to [`buildrunner_api::Error`].
 //! - [`rate`]: budgets shared per (API, account, token fingerprint), fed by a per-platform
-//!   [`RateScheme`], kept in a pluggable [`BudgetStore`].
+//!   [`RateScheme`], kept in a pluggable [`BudgetStore`]: in-process, or (feature `redis`,
+//!   option `rate_budget_url`) in Redis with idempotency-key locks ([`HttpClient::hold_key`]),
+//!   shared by replicas.
 //! - [`Token`]: a secret that never prints; [`parse_api_url`]: `https`, or `http` on loopback.
 //! - [`HttpOptionKeys`]: the queue options every HTTP backend accepts.
 //! - `webhook` (feature `webhooks`): constant-time token and HMAC checks, the replay window,
@@ -32,7 +34,7 @@ pub mod webhook;
 
 pub use api_url::{check_path_name, join_path, parse_api_url};
 pub use auth::{Auth, MintedAuth, MintedToken, TokenMinter, bearer_value};
-pub use client::{ClientSpec, HttpClient, Request, SendError, Verdict};
+pub use client::{ClientSpec, HttpClient, KeyGuard, Request, SendError, Verdict};
 pub use lenient::{Fields, decode_with};
 pub use numbered_id::NumberedIds;
 pub use options::{

@@ -35,6 +35,9 @@ pub struct HttpOptions {
     pub max_response_bytes: usize,
     /// The most requests a runner has in flight at once, and so its most open connections.
     pub max_connections: usize,
+    /// `redis://host:port/db`: share the rate budget and idempotency-key locks with every
+    /// process that names the same Redis (feature `redis`); `None` keeps them in-process.
+    pub rate_budget_url: Option<String>,
 }
 
 impl Default for HttpOptions {
@@ -46,6 +49,7 @@ impl Default for HttpOptions {
             initial_backoff: Duration::from_millis(500),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            rate_budget_url: None,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct HttpOptionKeys {
     /// `max_connections`
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// `rate_budget_url`: a Redis shared by replicas (feature `redis`).
+    #[serde(default)]
+    pub rate_budget_url: Option<String>,
     /// `webhook_secret_env`: the env var holding the queue's webhook token or secret; without
     /// it the runner reads no webhooks.
     #[serde(default)]
@@ -163,8 +170,22 @@ impl HttpOptionKeys {
             }
             options.max_connections = connections;
         }
+        if let Some(url) = &self.rate_budget_url {
+            options.rate_budget_url = Some(redis_url(url)?);
+        }
         Ok(options)
     }
+}
+
+/// A `rate_budget_url` checked as far as it can be without connecting.
+fn redis_url(url: &str) -> Result<String, String> {
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err("rate_budget_url must be a redis:// or rediss:// URL".to_owned());
+    }
+    if !cfg!(feature = "redis") {
+        return Err("rate_budget_url needs buildrunner built with the `redis` feature".to_owned());
+    }
+    Ok(url.to_owned())
 }
 
 /// Every key a backend's options struct did not claim; see [`HttpOptionKeys`].
@@ -227,6 +248,7 @@ mod tests {
             max_response_bytes: Some(2048),
             max_connections: Some(4),
             webhook_secret_env: None,
+            rate_budget_url: None,
             unknown: UnknownKeys::default(),
         };
         let options = keys.resolve().unwrap();

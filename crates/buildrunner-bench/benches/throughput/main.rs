@@ -3,7 +3,7 @@
 //!
 //! Flags: `--quick` (under a minute on 2 cores per platform), `--json PATH`, `--platform
 //! NAME` (`buildkite`, `github-actions` or `gitlab`; default all), `--follow-only` (only the
-//! `follow_*` figures). The emulator binaries come from
+//! `follow_*` figures), `--replicas-only` (only the `replicas_*` and Redis take figures). The emulator binaries come from
 //! `$BUILDRUNNER_BENCH_BUILDKITE_EMULATOR` and `$BUILDRUNNER_BENCH_GITHUB_EMULATOR` (xtask
 //! builds them). `--memory-child MODE` is internal: the bench runs itself to measure one
 //! workload's peak memory in a fresh process.
@@ -12,6 +12,7 @@
 
 mod follow;
 mod platform;
+mod replicas;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -661,7 +662,11 @@ fn main() {
     let mut figures = Vec::new();
     let follows_buildkite = platforms.contains(&Platform::Buildkite);
     let follow_only = args.iter().any(|a| a == "--follow-only");
-    for platform in platforms.into_iter().filter(|_| !follow_only) {
+    let replicas_only = args.iter().any(|a| a == "--replicas-only");
+    for platform in platforms
+        .into_iter()
+        .filter(|_| !follow_only && !replicas_only)
+    {
         runtime.block_on(async {
             throughput(platform, quick, &mut figures).await;
             bytes_per_poll(platform, &mut figures).await;
@@ -669,8 +674,11 @@ fn main() {
         });
         memory(platform, &mut figures);
     }
-    if follows_buildkite {
+    if follows_buildkite && !replicas_only {
         runtime.block_on(follow::follow(quick, &mut figures));
+    }
+    if follows_buildkite && !follow_only {
+        runtime.block_on(replicas::replicas(quick, &mut figures));
     }
 
     println!(

@@ -6,6 +6,8 @@
 //! default; a store shared between processes plugs in through the same trait.
 
 mod budget;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod scheme;
 
 use std::fmt::Debug;
