@@ -443,7 +443,10 @@ mod tests {
             let permit = budget.acquire(Duration::from_secs(5), Cost::One).await;
             assert!(permit.is_ok());
         }
-        assert!(store.lock(&key, "k").await.is_none(), "no lock without Redis");
+        assert!(
+            store.lock(&key, "k").await.is_none(),
+            "no lock without Redis"
+        );
         assert!(
             started.elapsed() < REDIS_TIMEOUT * 2,
             "one failed try, then Redis is left alone: {:?}",
