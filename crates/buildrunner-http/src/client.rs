@@ -320,7 +320,11 @@ impl HttpClient {
         #[cfg(feature = "redis")]
         {
             let lock = match &self.redis {
-                Some(store) => store.lock(&self.budget_key, key).await,
+                // Within the call's own retry budget, so a trigger keeps its deadline.
+                Some(store) => {
+                    let wait = self.options.max_retry_wait;
+                    store.lock(&self.budget_key, key, wait).await
+                }
                 None => None,
             };
             KeyGuard { lock }

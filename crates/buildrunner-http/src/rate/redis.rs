@@ -273,12 +273,18 @@ impl RedisStore {
     }
 
     /// Holds `key` (an idempotency key of one API and account) against other replicas, for
-    /// at most [`KEY_LOCK_TTL`], waiting at most [`KEY_LOCK_WAIT`] for another holder; `None`
-    /// when Redis cannot be asked (then the caller goes on without a lock).
-    pub async fn lock(self: &Arc<Self>, scope: &BudgetKey, key: &str) -> Option<KeyLock> {
+    /// at most [`KEY_LOCK_TTL`], waiting at most `wait` (and never more than
+    /// [`KEY_LOCK_WAIT`]) for another holder; `None` when Redis cannot be asked or the wait
+    /// ran out (then the caller goes on without a lock).
+    pub async fn lock(
+        self: &Arc<Self>,
+        scope: &BudgetKey,
+        key: &str,
+        wait: Duration,
+    ) -> Option<KeyLock> {
         let name = hashed("lock", &[&scope.api_url, &scope.account, key]);
         let token = format!("{:032x}", fastrand::u128(..));
-        let give_up = Instant::now() + KEY_LOCK_WAIT;
+        let give_up = Instant::now() + wait.min(KEY_LOCK_WAIT);
         loop {
             let taken = self
                 .call("lock", |mut connection| {
