@@ -450,7 +450,10 @@ mod tests {
             assert!(permit.is_ok());
         }
         assert!(
-            store.lock(&key, "k").await.is_none(),
+            store
+                .lock(&key, "k", Duration::from_secs(5))
+                .await
+                .is_none(),
             "no lock without Redis"
         );
         assert!(
