@@ -126,14 +126,7 @@ impl BuildkiteRunner {
     /// sent in a header.
     pub fn new(queue: impl Into<String>, config: BuildkiteConfig, token: Token) -> Result<Self> {
         #[cfg(feature = "webhooks")]
-        let webhooks = config.webhook_secret.clone().map(|secret| {
-            buildrunner_http::webhook::Webhooks(crate::webhook::BuildkiteWebhooks::new(
-                secret,
-                &config.organization,
-                &config.pipeline,
-                config.ids(),
-            ))
-        });
+        let webhooks = crate::webhook::receiver(&config);
         Ok(BuildkiteRunner {
             queue: queue.into(),
             core: BuildkiteCore::new(config, &token)?,

@@ -4,7 +4,8 @@
 
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
 use buildrunner_http::webhook::{
-    ReceiverSteps, WebhookFormat, check_token, hmac_sha256_matches, unauthenticated, within_window,
+    ReceiverSteps, WebhookFormat, Webhooks, check_token, hmac_sha256_matches, unauthenticated,
+    within_window,
 };
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
@@ -108,6 +109,17 @@ fn build_organization(build: &Value) -> Option<&str> {
     segments.next()
 }
 
+/// The receiver `config` asks for: `None` without a webhook secret.
+pub(crate) fn receiver(config: &crate::BuildkiteConfig) -> Option<Webhooks<BuildkiteWebhooks>> {
+    let secret = config.webhook_secret.clone()?;
+    Some(Webhooks(BuildkiteWebhooks::new(
+        secret,
+        &config.organization,
+        &config.pipeline,
+        config.ids(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
@@ -116,7 +128,6 @@ mod tests {
     use buildrunner_http::webhook::hmac_sha256_hex;
 
     use buildrunner_api::WebhookReceiver;
-    use buildrunner_http::webhook::Webhooks;
 
     use super::*;
 

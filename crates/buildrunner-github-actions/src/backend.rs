@@ -107,14 +107,7 @@ impl GitHubActionsRunner {
     ) -> Result<Self> {
         config.check_inputs()?;
         #[cfg(feature = "webhooks")]
-        let webhooks = config.webhook_secret.clone().map(|secret| {
-            buildrunner_http::webhook::Webhooks(crate::webhook::GitHubWebhooks::new(
-                secret,
-                &config.owner,
-                &config.repo,
-                config.ids(),
-            ))
-        });
+        let webhooks = crate::webhook::receiver(&config);
         Ok(GitHubActionsRunner {
             queue: queue.into(),
             core: GitHubCore::new(config, &credentials)?,

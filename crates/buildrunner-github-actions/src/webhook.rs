@@ -4,7 +4,7 @@
 
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
 use buildrunner_http::webhook::{
-    ReceiverSteps, WebhookFormat, hmac_sha256_matches, unauthenticated,
+    ReceiverSteps, WebhookFormat, Webhooks, hmac_sha256_matches, unauthenticated,
 };
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
@@ -71,13 +71,23 @@ impl WebhookFormat for GitHubWebhooks {
     }
 }
 
+/// The receiver `config` asks for: `None` without a webhook secret.
+pub(crate) fn receiver(config: &crate::GitHubActionsConfig) -> Option<Webhooks<GitHubWebhooks>> {
+    let secret = config.webhook_secret.clone()?;
+    Some(Webhooks(GitHubWebhooks::new(
+        secret,
+        &config.owner,
+        &config.repo,
+        config.ids(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
     use buildrunner_http::webhook::hmac_sha256_hex;
 
     use buildrunner_api::WebhookReceiver;
-    use buildrunner_http::webhook::Webhooks;
 
     use super::*;
 

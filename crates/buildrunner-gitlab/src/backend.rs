@@ -93,13 +93,7 @@ impl GitLabRunner {
     /// in a header.
     pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
         #[cfg(feature = "webhooks")]
-        let webhooks = config.webhook_secret.clone().map(|secret| {
-            buildrunner_http::webhook::Webhooks(crate::webhook::GitLabWebhooks::new(
-                secret,
-                &config.project,
-                config.ids(),
-            ))
-        });
+        let webhooks = crate::webhook::receiver(&config);
         Ok(GitLabRunner {
             queue: queue.into(),
             core: GitLabCore::new(config, &token)?,

@@ -3,7 +3,7 @@
 //! across retries of one delivery, to acknowledge a repeat without acting on it twice.
 
 use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
-use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, check_token};
+use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, Webhooks, check_token};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
 
@@ -70,12 +70,21 @@ impl WebhookFormat for GitLabWebhooks {
     }
 }
 
+/// The receiver `config` asks for: `None` without a webhook secret.
+pub(crate) fn receiver(config: &crate::GitLabConfig) -> Option<Webhooks<GitLabWebhooks>> {
+    let secret = config.webhook_secret.clone()?;
+    Some(Webhooks(GitLabWebhooks::new(
+        secret,
+        &config.project,
+        config.ids(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
 
     use buildrunner_api::WebhookReceiver;
-    use buildrunner_http::webhook::Webhooks;
 
     use super::*;
 
