@@ -8,6 +8,8 @@ use buildrunner_http::webhook::{
     within_window,
 };
 use buildrunner_http::{NumberedIds, Token};
+
+use crate::BuildkiteConfig;
 use serde_json::Value;
 
 use crate::map_state;
@@ -23,12 +25,12 @@ pub struct BuildkiteWebhooks {
 }
 
 impl BuildkiteWebhooks {
-    pub(crate) fn new(token: Token, organization: &str, pipeline: &str, ids: NumberedIds) -> Self {
+    fn new(token: Token, config: &BuildkiteConfig) -> Self {
         BuildkiteWebhooks {
             token,
-            organization: organization.to_owned(),
-            pipeline: pipeline.to_owned(),
-            ids,
+            organization: config.organization.clone(),
+            pipeline: config.pipeline.clone(),
+            ids: config.ids(),
             // Buildkite numbers no delivery; a repeat only costs a poll.
             steps: ReceiverSteps::new("X-Buildkite-Event", None),
         }
@@ -110,14 +112,9 @@ fn build_organization(build: &Value) -> Option<&str> {
 }
 
 /// The receiver `config` asks for: `None` without a webhook secret.
-pub(crate) fn receiver(config: &crate::BuildkiteConfig) -> Option<Webhooks<BuildkiteWebhooks>> {
-    let secret = config.webhook_secret.clone()?;
-    Some(Webhooks(BuildkiteWebhooks::new(
-        secret,
-        &config.organization,
-        &config.pipeline,
-        config.ids(),
-    )))
+pub(crate) fn receiver(config: &BuildkiteConfig) -> Option<Webhooks<BuildkiteWebhooks>> {
+    let token = config.webhook_secret.clone()?;
+    Some(Webhooks(BuildkiteWebhooks::new(token, config)))
 }
 
 #[cfg(test)]
@@ -134,12 +131,9 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn receiver() -> Webhooks<BuildkiteWebhooks> {
-        Webhooks(BuildkiteWebhooks::new(
-            Token::multiline("wh-token").unwrap(),
-            "acme",
-            "app",
-            NumberedIds::new("acme/app", "acme/app/1"),
-        ))
+        let mut config = BuildkiteConfig::new("acme", "app").unwrap();
+        config.webhook_secret = Some(Token::multiline("wh-token").unwrap());
+        super::receiver(&config).unwrap()
     }
 
     fn body(event: &str, pipeline: &str, number: u64, state: &str, blocked: bool) -> Vec<u8> {

@@ -7,6 +7,8 @@ use buildrunner_http::webhook::{
     ReceiverSteps, WebhookFormat, Webhooks, hmac_sha256_matches, unauthenticated,
 };
 use buildrunner_http::{NumberedIds, Token};
+
+use crate::GitHubActionsConfig;
 use serde_json::Value;
 
 use crate::map_run;
@@ -21,11 +23,11 @@ pub struct GitHubWebhooks {
 }
 
 impl GitHubWebhooks {
-    pub(crate) fn new(secret: Token, owner: &str, repo: &str, ids: NumberedIds) -> Self {
+    fn new(secret: Token, config: &GitHubActionsConfig) -> Self {
         GitHubWebhooks {
             secret,
-            repository: format!("{owner}/{repo}"),
-            ids,
+            repository: format!("{}/{}", config.owner, config.repo),
+            ids: config.ids(),
             steps: ReceiverSteps::new("X-GitHub-Event", Some("X-GitHub-Delivery")),
         }
     }
@@ -72,14 +74,9 @@ impl WebhookFormat for GitHubWebhooks {
 }
 
 /// The receiver `config` asks for: `None` without a webhook secret.
-pub(crate) fn receiver(config: &crate::GitHubActionsConfig) -> Option<Webhooks<GitHubWebhooks>> {
+pub(crate) fn receiver(config: &GitHubActionsConfig) -> Option<Webhooks<GitHubWebhooks>> {
     let secret = config.webhook_secret.clone()?;
-    Some(Webhooks(GitHubWebhooks::new(
-        secret,
-        &config.owner,
-        &config.repo,
-        config.ids(),
-    )))
+    Some(Webhooks(GitHubWebhooks::new(secret, config)))
 }
 
 #[cfg(test)]
@@ -92,12 +89,9 @@ mod tests {
     use super::*;
 
     fn receiver() -> Webhooks<GitHubWebhooks> {
-        Webhooks(GitHubWebhooks::new(
-            Token::multiline("It's a Secret to Everybody").unwrap(),
-            "Octo-Org",
-            "app",
-            NumberedIds::new("octo-org/app", "octo-org/app/1").case_insensitive(),
-        ))
+        let mut config = GitHubActionsConfig::new("Octo-Org", "app", "ci.yml").unwrap();
+        config.webhook_secret = Some(Token::multiline("It's a Secret to Everybody").unwrap());
+        super::receiver(&config).unwrap()
     }
 
     fn run_body(repository: &str, id: u64, status: &str, conclusion: Option<&str>) -> Vec<u8> {
@@ -147,7 +141,7 @@ mod tests {
         let receiver = receiver();
         let body = || run_body("octo-org/APP", 30433642, "completed", Some("cancelled"));
         let expected = WebhookEvent::Build {
-            id: BuildId::new("octo-org/app/30433642"),
+            id: BuildId::new("Octo-Org/app/30433642"),
             status: BuildStatus::Cancelled,
         };
         assert_eq!(
