@@ -179,8 +179,14 @@ impl HttpOptionKeys {
 
 /// A `rate_budget_url` checked as far as it can be without connecting.
 fn redis_url(url: &str) -> Result<String, String> {
-    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Err("rate_budget_url must be a redis:// or rediss:// URL".to_owned());
+    if url.starts_with("rediss://") {
+        return Err(
+            "rate_budget_url: rediss:// (TLS) is not built in; reach Redis over a private network or a local TLS proxy with redis://"
+                .to_owned(),
+        );
+    }
+    if !url.starts_with("redis://") {
+        return Err("rate_budget_url must be a redis:// URL".to_owned());
     }
     if !cfg!(feature = "redis") {
         return Err("rate_budget_url needs buildrunner built with the `redis` feature".to_owned());
@@ -287,6 +293,30 @@ mod tests {
             },
         ] {
             assert!(bad.resolve().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_rate_budget_url_is_a_plain_redis_url_and_needs_the_feature() {
+        let with = |url: &str| HttpOptionKeys {
+            rate_budget_url: Some(url.to_owned()),
+            ..Default::default()
+        };
+        for bad in [
+            "http://127.0.0.1:6379",
+            "rediss://redis.internal:6380/0",
+            "",
+        ] {
+            assert!(with(bad).resolve().is_err(), "{bad}");
+        }
+        let plain = with("redis://127.0.0.1:6379/0").resolve();
+        if cfg!(feature = "redis") {
+            assert_eq!(
+                plain.unwrap().rate_budget_url.as_deref(),
+                Some("redis://127.0.0.1:6379/0")
+            );
+        } else {
+            assert!(plain.unwrap_err().contains("`redis` feature"));
         }
     }
 }
