@@ -27,7 +27,8 @@ Tasks:
                 sharing a budget and key locks through a real redis-server (replicas_*);
                 --quick measures for about a minute on 2 cores (docs/benchmarks.md)
   fmt           cargo fmt --all --check
-  clippy        cargo clippy --workspace --all-targets -- -D warnings
+  clippy        cargo clippy --workspace --all-targets -- -D warnings, and the same for the
+                test = false targets the xtask runs (conformance, fault matrix, planted bugs)
   test          cargo test --workspace
   doc           cargo doc --workspace --no-deps with warnings denied
   help          this text
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         "conformance" => conformance(&args[1..]),
         "bench" => bench(&args[1..]),
         "fmt" => run_steps(&[Step::Fmt]),
-        "clippy" => run_steps(&[Step::Clippy]),
+        "clippy" => run_steps(&[Step::Clippy, Step::ClippyRunByXtask]),
         "test" => run_steps(&[Step::EnsureRedis, Step::Test]),
         "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
@@ -65,6 +66,7 @@ fn ci() -> Result<(), String> {
         Step::EnsureRedis,
         Step::Fmt,
         Step::Clippy,
+        Step::ClippyRunByXtask,
         Step::Test,
         Step::FaultMatrix,
         Step::Conformance(ConformanceArgs::default()),
@@ -140,6 +142,8 @@ struct ConformanceArgs {
 enum Step {
     Fmt,
     Clippy,
+    /// Clippy on the `test = false` targets, which `--all-targets` leaves out.
+    ClippyRunByXtask,
     Test,
     FaultMatrix,
     Conformance(ConformanceArgs),
@@ -156,6 +160,7 @@ impl Step {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
+            Step::ClippyRunByXtask => "clippy (targets the xtask runs)",
             Step::Test => "test",
             Step::FaultMatrix => "fault matrix",
             Step::Conformance(_) => "conformance",
@@ -177,6 +182,21 @@ impl Step {
                 "--workspace",
                 "--all-targets",
                 "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::ClippyRunByXtask => command.args([
+                "clippy",
+                "--locked",
+                "--package",
+                "buildrunner-conformance",
+                "--test",
+                "conformance",
+                "--test",
+                "fault_matrix",
+                "--test",
+                "suite_catches_bugs",
                 "--",
                 "-D",
                 "warnings",

@@ -38,6 +38,9 @@ fn record(results: &Results, column: &str, check: &'static str, cell: Cell) {
         .insert((column.to_owned(), check), cell);
 }
 
+/// A backend's column of the matrix: its name and its harness, or why it has none.
+type Column = (String, Result<Arc<dyn Harness>, String>);
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let only = std::env::var("BUILDRUNNER_CONFORMANCE_BACKEND")
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
     }
 
     let mut problems = Vec::new();
-    let mut columns: Vec<(String, Result<Arc<dyn Harness>, String>)> = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
     for backend in registered
         .iter()
         .filter(|b| only.as_deref().is_none_or(|o| o == **b))
