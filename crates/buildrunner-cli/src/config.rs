@@ -9,7 +9,9 @@ use crate::exit::{CliError, Exit};
 
 /// The configuration used when neither `--config` nor `$BUILDRUNNER_CONFIG` names a file and
 /// there is no `./buildrunner.toml`: the repository's own, with the `demo` queue on `noop`.
-const EMBEDDED: &str = include_str!("../../../buildrunner.toml");
+/// The crate's own copy, so the published crate carries it; the repository root keeps the same
+/// file for newcomers (a test checks the two agree).
+const EMBEDDED: &str = include_str!("../buildrunner.toml");
 
 /// The file looked for in the current directory.
 const DEFAULT_PATH: &str = "buildrunner.toml";
