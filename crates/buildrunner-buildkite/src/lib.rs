@@ -41,8 +41,6 @@
 
 mod backend;
 mod config;
-#[cfg(feature = "conformance")]
-mod conformance;
 mod core;
 mod error;
 mod graphql;

@@ -35,8 +35,6 @@
 mod app;
 mod backend;
 mod config;
-#[cfg(feature = "conformance")]
-mod conformance;
 mod core;
 mod error;
 mod etag;

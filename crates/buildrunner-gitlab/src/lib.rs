@@ -30,8 +30,6 @@
 
 mod backend;
 mod config;
-#[cfg(feature = "conformance")]
-mod conformance;
 mod core;
 mod error;
 mod model;

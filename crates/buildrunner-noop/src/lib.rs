@@ -48,9 +48,6 @@
 //! # }
 //! ```
 
-#[cfg(feature = "conformance")]
-mod conformance;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -112,6 +109,23 @@ impl NoopRunner {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&nonce)
     }
+}
+
+/// An id of the right shape that no noop runner mints, because its checksum does not match:
+/// what a corrupted or forged id looks like. `status` answers it with `NotFound`.
+pub fn unminted_build_id() -> BuildId {
+    let minted = NoopId {
+        outcome: Outcome::Pass,
+        nonce: 0x00c0_ffee,
+    }
+    .format();
+    let (body, check) = minted.as_str().rsplit_once(':').unwrap_or_default();
+    let wrong = if check == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    };
+    BuildId::new(format!("{body}:{wrong}"))
 }
 
 /// The first field of every noop build id.

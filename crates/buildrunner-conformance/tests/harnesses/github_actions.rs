@@ -1,4 +1,4 @@
-//! The GitHub Actions backend's conformance harnesses (feature `conformance`): against an
+//! The GitHub Actions backend's conformance harnesses : against an
 //! in-process emulator for the suite and the fault matrix, always run, and against the live
 //! API, run with `--live` when `BUILDRUNNER_GITHUB_OWNER`, `BUILDRUNNER_GITHUB_REPO`,
 //! `BUILDRUNNER_GITHUB_WORKFLOW` and `BUILDRUNNER_GITHUB_TOKEN` are set (the workflow is the
@@ -11,7 +11,9 @@ use buildrunner_api::BuildRunner;
 use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
 use github_actions_emulator::{Emulated, Emulator, EmulatorConfig};
 
-use crate::{CAPABILITIES, Credentials, GitHubActionsConfig, GitHubActionsRunner, NAME, Token};
+use buildrunner_github_actions::{
+    CAPABILITIES, Credentials, GitHubActionsConfig, GitHubActionsRunner, NAME, Token,
+};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 
@@ -40,10 +42,11 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
         })
     },
     runners: |api_url, http| {
-        let config = GitHubActionsConfig::new("acme", "conformance", "buildrunner.yml")
+        let mut config = GitHubActionsConfig::new("acme", "conformance", "buildrunner.yml")
             .and_then(|c| c.with_api_url(api_url))
             .map_err(|e| e.to_string())?;
-        runners(GitHubActionsConfig { http, ..config }, EMULATOR_TOKEN)
+        config.http = http;
+        runners(config, EMULATOR_TOKEN)
     },
     id_prefix: "acme/conformance",
 };

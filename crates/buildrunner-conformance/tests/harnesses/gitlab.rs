@@ -1,4 +1,4 @@
-//! The GitLab backend's conformance harnesses (feature `conformance`): against an in-process
+//! The GitLab backend's conformance harnesses : against an in-process
 //! emulator for the suite and the fault matrix, always run, and against a live instance, run
 //! with `--live` when `BUILDRUNNER_GITLAB_PROJECT` and `BUILDRUNNER_GITLAB_TOKEN` are set
 //! (`BUILDRUNNER_GITLAB_API_URL` for a self-managed instance; the project has the sample
@@ -11,7 +11,7 @@ use buildrunner_api::{BuildRunner, Capabilities};
 use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
 use gitlab_emulator::{Emulated, Emulator, EmulatorConfig};
 
-use crate::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
+use buildrunner_gitlab::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 

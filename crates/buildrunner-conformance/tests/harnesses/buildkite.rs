@@ -1,4 +1,4 @@
-//! The Buildkite backend's conformance harnesses (feature `conformance`): against an
+//! The Buildkite backend's conformance harnesses : against an
 //! in-process emulator for the suite and the fault matrix, always run, and against the live
 //! API, run with `--live` when `BUILDRUNNER_BUILDKITE_ORG`, `BUILDRUNNER_BUILDKITE_PIPELINE`
 //! and `BUILDRUNNER_BUILDKITE_TOKEN` are set (the pipeline is the sample of
@@ -12,7 +12,7 @@ use buildrunner_api::BuildRunner;
 use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
 use buildrunner_http::HttpOptions;
 
-use crate::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
+use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 

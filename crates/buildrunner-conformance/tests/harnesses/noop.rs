@@ -1,13 +1,12 @@
-//! The noop backend's conformance harness (feature `conformance`).
+//! The noop backend's conformance harness .
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use buildrunner_api::outcome::Outcome;
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
 use buildrunner_conformance::{Environment, Harness, HarnessRegistration};
 
-use crate::{CAPABILITIES, NAME, NoopId, NoopRunner};
+use buildrunner_noop::{CAPABILITIES, NAME, NoopRunner, unminted_build_id};
 
 struct NoopHarness;
 
@@ -47,19 +46,7 @@ impl Environment for NoopEnvironment {
     }
 
     fn unknown_build_id(&self) -> BuildId {
-        // The right shape with a checksum that does not match: never minted.
-        let minted = NoopId {
-            outcome: Outcome::Pass,
-            nonce: 0x00c0_ffee,
-        }
-        .format();
-        let (body, check) = minted.as_str().rsplit_once(':').unwrap_or_default();
-        let wrong = if check == "00000000" {
-            "00000001"
-        } else {
-            "00000000"
-        };
-        BuildId::new(format!("{body}:{wrong}"))
+        unminted_build_id()
     }
 
     fn malformed_build_ids(&self) -> Vec<BuildId> {
