@@ -31,6 +31,7 @@ Tasks:
                 test = false targets the xtask runs (conformance, fault matrix, planted bugs)
   test          cargo test --workspace
   doc           cargo doc --workspace --no-deps with warnings denied
+  package       cargo package of every publishable crate (the libraries and the CLI)
   help          this text
 ";
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         "test" => run_steps(&[Step::EnsureRedis, Step::Test]),
         "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
+        "package" => run_steps(&[Step::Package]),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -72,7 +74,30 @@ fn ci() -> Result<(), String> {
         Step::Conformance(ConformanceArgs::default()),
         Step::PlantedBugs,
         Step::Doc,
+        Step::Package,
     ])
+}
+
+/// The workspace's crates marked `publish = false` (test tools, emulators, benches, this
+/// xtask), read from their manifests so a new one is never packaged by mistake.
+fn unpublished() -> Vec<String> {
+    let root = project_root();
+    let manifests = std::fs::read_dir(root.join("crates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("Cargo.toml"))
+        .chain([root.join("xtask").join("Cargo.toml")]);
+    manifests
+        .filter_map(|manifest| std::fs::read_to_string(manifest).ok())
+        .filter(|text| text.lines().any(|line| line.trim() == "publish = false"))
+        .filter_map(|text| {
+            let name = text
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("name = "))?;
+            Some(name.trim_matches('"').to_owned())
+        })
+        .collect()
 }
 
 fn conformance(args: &[String]) -> Result<(), String> {
@@ -149,6 +174,8 @@ enum Step {
     Conformance(ConformanceArgs),
     PlantedBugs,
     Doc,
+    /// `cargo package` of every publishable crate, verified against each other.
+    Package,
     BuildEmulator,
     Bench(Vec<String>),
     /// The replica tests and figures run a real redis-server: install it when it is missing.
@@ -166,6 +193,7 @@ impl Step {
             Step::Conformance(_) => "conformance",
             Step::PlantedBugs => "planted bugs",
             Step::Doc => "doc",
+            Step::Package => "package",
             Step::BuildEmulator => "build emulator",
             Step::Bench(_) => "bench",
             Step::EnsureRedis => "redis-server",
@@ -244,6 +272,14 @@ impl Step {
             Step::Doc => command
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env("RUSTDOCFLAGS", "-D warnings"),
+            Step::Package => {
+                // --allow-dirty: packaging checks the tree as it is, committed or not.
+                command.args(["package", "--workspace", "--locked", "--allow-dirty"]);
+                for name in unpublished() {
+                    command.args(["--exclude", &name]);
+                }
+                &mut command
+            }
             Step::BuildEmulator => command.args([
                 "build",
                 "--release",
