@@ -20,6 +20,9 @@ pub enum Exit {
     Backend = 4,
     /// `watch` or `run` timed out before the build finished.
     TimedOut = 5,
+    /// The program itself could not run: its async runtime did not start, or it could not
+    /// render what it was asked for (sysexits' `EX_SOFTWARE`). Not the CI's fault.
+    Internal = 70,
     /// Interrupted by Ctrl-C (128 + SIGINT).
     Interrupted = 130,
 }

@@ -86,6 +86,14 @@ enum Command {
         #[command(flatten)]
         poll: PollArgs,
     },
+    /// Print a completion script for a shell, e.g. `buildrunner completions bash >
+    /// /usr/share/bash-completion/completions/buildrunner`
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `buildrunner man > buildrunner.1`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -171,7 +179,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             note!("buildrunner: cannot start the async runtime: {e}");
-            return Exit::Backend.into();
+            return Exit::Internal.into();
         }
     };
     let printer = Printer::new(cli.output == OutputFormat::Json);
@@ -213,6 +221,23 @@ async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
     });
     let config = || Config::load(config_path.as_deref());
     match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "buildrunner", &mut out);
+            printer.raw(&out);
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| {
+                    CliError::new(Exit::Internal, format!("cannot render the manual: {e}"))
+                })?;
+            printer.raw(&out);
+            Ok(Exit::Success)
+        }
         Command::Backends => {
             let backends = registry::backends()?;
             printer.backends(&backends);

@@ -26,6 +26,14 @@ impl Printer {
         let _ = stdout.flush();
     }
 
+    /// Writes generated text (a completion script, a manual page) as it is, whatever the
+    /// output format. A closed stdout is not an error worth a panic, as everywhere here.
+    pub fn raw(&self, bytes: &[u8]) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(bytes);
+        let _ = stdout.flush();
+    }
+
     pub fn backends(&self, backends: &[&'static BackendRegistration]) {
         if self.json {
             let list: Vec<_> = backends

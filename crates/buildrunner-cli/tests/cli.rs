@@ -1058,3 +1058,26 @@ fn listen_on_a_queue_without_webhooks_is_a_usage_error_and_triggers_nothing() {
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.contains("--listen"), "{run:?}");
 }
+
+#[test]
+fn completions_and_the_manual_page_are_generated_from_the_flags() {
+    let workspace = Workspace::new();
+    let bash = workspace.run(&["completions", "bash"]);
+    bash.expect(0);
+    assert!(bash.stdout.contains("complete -F _buildrunner"), "{bash:?}");
+    assert!(bash.stdout.contains("--listen") && bash.stdout.contains("--idempotency-key"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = workspace.run(&["completions", shell]);
+        script.expect(0);
+        assert!(script.stdout.contains("buildrunner"), "{shell}: {script:?}");
+    }
+    let man = workspace.run(&["man"]);
+    man.expect(0);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH buildrunner 1"),
+        "{man:?}"
+    );
+    assert!(man.stdout.contains("Trigger, follow and cancel CI builds"));
+    let unknown = workspace.run(&["completions", "tcsh"]);
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+}
