@@ -32,6 +32,10 @@ Tasks:
   test          cargo test --workspace
   doc           cargo doc --workspace --no-deps with warnings denied
   package       cargo package of every publishable crate (the libraries and the CLI)
+  mutants [ARGS]
+                cargo mutants on the api and noop crates and the backends' model, id and
+                config modules (installs cargo-mutants when missing; not part of ci: slow);
+                ARGS go to cargo mutants (e.g. -j 2, --list)
   help          this text
 ";
 
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
         "package" => run_steps(&[Step::Package]),
+        "mutants" => mutants(&args[1..]),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -76,6 +81,54 @@ fn ci() -> Result<(), String> {
         Step::Doc,
         Step::Package,
     ])
+}
+
+/// The files `cargo xtask mutants` mutates: the contract crate, the noop backend, and the
+/// parts of each HTTP backend that read outside input (models, ids, configuration).
+const MUTATED: [&str; 9] = [
+    "crates/buildrunner-api/src/*.rs",
+    "crates/buildrunner-noop/src/*.rs",
+    "crates/buildrunner-http/src/numbered_id.rs",
+    "crates/buildrunner-buildkite/src/model.rs",
+    "crates/buildrunner-buildkite/src/config.rs",
+    "crates/buildrunner-github-actions/src/model.rs",
+    "crates/buildrunner-github-actions/src/config.rs",
+    "crates/buildrunner-gitlab/src/model.rs",
+    "crates/buildrunner-gitlab/src/config.rs",
+];
+
+fn mutants(args: &[String]) -> Result<(), String> {
+    let installed = cargo()
+        .args(["mutants", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !installed {
+        eprintln!("xtask: installing cargo-mutants");
+        let status = cargo()
+            .args(["install", "cargo-mutants", "--locked"])
+            .status()
+            .map_err(|e| format!("cannot run cargo install: {e}"))?;
+        if !status.success() {
+            return Err("cargo install cargo-mutants failed".into());
+        }
+    }
+    let mut command = cargo();
+    command.arg("mutants").current_dir(project_root());
+    for pattern in MUTATED {
+        command.args(["--file", pattern]);
+    }
+    command.args(args);
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
+    // cargo mutants exits 2 when mutants survive: a finding to read, reported as a failure.
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo mutants: {status} (see mutants.out/)"))
+    }
 }
 
 /// The workspace's crates marked `publish = false` (test tools, emulators, benches, this
