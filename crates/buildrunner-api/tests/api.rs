@@ -521,3 +521,93 @@ async fn the_default_status_many_answers_in_order_with_bounded_concurrency() {
     );
     assert!(runner.status_many(&[]).await.is_empty());
 }
+
+// Found by `cargo xtask mutants`: accessors and defaults nothing asserted.
+
+#[test]
+fn outcome_markers_print_as_their_tokens() {
+    let printed: Vec<String> = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Hang,
+        Outcome::Block,
+        Outcome::TriggerError,
+        Outcome::StatusError,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        printed,
+        [
+            "pass",
+            "fail",
+            "hang",
+            "block",
+            "trigger-error",
+            "status-error"
+        ]
+    );
+}
+
+#[test]
+fn a_registration_prints_its_name_and_summary() {
+    let printed = format!("{ALPHA:?}");
+    assert!(
+        printed.contains("alpha") && printed.contains("first"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn typo_suggestions_allow_a_third_of_the_name() {
+    // Two letters dropped from nine: within a third.
+    assert_eq!(
+        registry::closest_name("bildite", ["buildkite"]),
+        Some("buildkite")
+    );
+    assert_eq!(registry::closest_name("bkite", ["buildkite"]), None);
+}
+
+#[test]
+fn the_default_status_many_cost_is_one_request_a_build() {
+    let runner = FakeRunner("alpha");
+    assert_eq!([0, 1, 7].map(|n| runner.status_many_cost(n)), [0, 1, 7]);
+}
+
+#[test]
+fn accessors_give_back_what_was_given() {
+    let request = TriggerRequest::builder()
+        .base(change("https://x/pull/1"))
+        .head(change("https://x/pull/2"))
+        .build()
+        .unwrap();
+    assert_eq!(request.base(), [change("https://x/pull/1")]);
+    let id = BuildId::new("acme/app/42");
+    let text: &str = id.as_ref();
+    assert_eq!(text, "acme/app/42");
+    let mut metadata = buildrunner_api::BuildMetadata::new();
+    assert_eq!(BuildReport::new(BuildStatus::Running).url(), None);
+    metadata.insert("url".into(), "https://ci.example/42".into());
+    let report = BuildReport::new(BuildStatus::Running).with_metadata(metadata);
+    assert_eq!(report.url(), Some("https://ci.example/42"));
+}
+
+#[test]
+fn webhook_deliveries_keep_their_body_and_receivers_cap_at_one_mebibyte() {
+    use buildrunner_api::webhook::{DEFAULT_WEBHOOK_BODY_LIMIT, WebhookEvent};
+    use buildrunner_api::{WebhookDelivery, WebhookError, WebhookReceiver};
+
+    assert_eq!(DEFAULT_WEBHOOK_BODY_LIMIT, 1_048_576);
+    let delivery = WebhookDelivery::new(vec![], b"{\"a\":1}".to_vec());
+    assert_eq!(delivery.body(), b"{\"a\":1}");
+
+    #[derive(Debug)]
+    struct Plain;
+    impl WebhookReceiver for Plain {
+        fn receive(&self, _: &WebhookDelivery) -> std::result::Result<WebhookEvent, WebhookError> {
+            Ok(WebhookEvent::ignored("plain"))
+        }
+    }
+    assert_eq!(Plain.max_body_bytes(), DEFAULT_WEBHOOK_BODY_LIMIT);
+}

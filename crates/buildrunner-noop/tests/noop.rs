@@ -229,3 +229,44 @@ fn noop_is_registered_with_its_capabilities_and_rejects_options() {
         "{error}"
     );
 }
+
+#[test]
+fn noop_declares_every_capability_but_metadata_and_urls() {
+    // The conformance suite checks each declared capability against the behaviour; this pins
+    // the declaration itself, so dropping one is a visible change.
+    assert!(CAPABILITIES.idempotent_trigger);
+    assert!(CAPABILITIES.status_survives_restart);
+    assert!(CAPABILITIES.cancel_observable);
+    assert!(CAPABILITIES.outcome_markers);
+    assert!(!CAPABILITIES.metadata_round_trip && !CAPABILITIES.web_url);
+}
+
+#[tokio::test]
+async fn keyed_ids_are_stable_across_runners_and_versions() {
+    // Another process, or the next release, must mint the same id for the same key: golden
+    // values, computed once, pin the key hash.
+    let keyed = |key: &str| {
+        TriggerRequest::builder()
+            .head(Change::new(["https://x/1"]))
+            .idempotency_key(key)
+            .build()
+            .unwrap()
+    };
+    let first = NoopRunner::new().trigger(&keyed("batch-1")).await.unwrap();
+    let again = NoopRunner::new().trigger(&keyed("batch-1")).await.unwrap();
+    let other = NoopRunner::new().trigger(&keyed("batch-2")).await.unwrap();
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    assert_eq!(first.as_str(), GOLDEN_BATCH_1);
+}
+
+const GOLDEN_BATCH_1: &str = "noop:pass:f86a6684b4c0aa0983d41189a903916a:30ff798c";
+
+#[tokio::test]
+async fn an_unminted_id_is_well_formed_but_unknown() {
+    let error = NoopRunner::new()
+        .status(&buildrunner_noop::unminted_build_id())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}
