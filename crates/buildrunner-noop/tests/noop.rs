@@ -234,11 +234,12 @@ fn noop_is_registered_with_its_capabilities_and_rejects_options() {
 fn noop_declares_every_capability_but_metadata_and_urls() {
     // The conformance suite checks each declared capability against the behaviour; this pins
     // the declaration itself, so dropping one is a visible change.
-    assert!(CAPABILITIES.idempotent_trigger);
-    assert!(CAPABILITIES.status_survives_restart);
-    assert!(CAPABILITIES.cancel_observable);
-    assert!(CAPABILITIES.outcome_markers);
-    assert!(!CAPABILITIES.metadata_round_trip && !CAPABILITIES.web_url);
+    let declared = NoopRunner::new().capabilities();
+    assert!(declared.idempotent_trigger);
+    assert!(declared.status_survives_restart);
+    assert!(declared.cancel_observable);
+    assert!(declared.outcome_markers);
+    assert!(!declared.metadata_round_trip && !declared.web_url);
 }
 
 #[tokio::test]
