@@ -242,6 +242,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_that_is_not_a_build_object_says_what_was_expected() {
+        for body in [&b"[5]"[..], b"\"build\"", b"7"] {
+            let error = decode_build_response(body).unwrap_err().to_string();
+            assert!(error.contains("a Buildkite build object"), "{error}");
+        }
+    }
+
+    #[test]
     fn a_graphql_node_reports_what_rest_reports() {
         let rest = serde_json::json!({
             "number": 7, "state": "passed", "blocked": true, "web_url": "https://buildkite.com/a/b/builds/7",

@@ -248,6 +248,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_of_different_tokens_and_installations_have_different_budgets() {
+        let token = |t: &str| Credentials::Token(Token::new(t).unwrap());
+        let app = |installation_id: u64| Credentials::App {
+            app_id: 1,
+            installation_id,
+            private_key: Token::multiline("-----BEGIN KEY-----").unwrap(),
+        };
+        let prints = [
+            token("ghp_one").fingerprint(),
+            token("ghp_two").fingerprint(),
+            app(10).fingerprint(),
+            app(11).fingerprint(),
+        ];
+        for (i, a) in prints.iter().enumerate() {
+            for b in &prints[i + 1..] {
+                assert_ne!(a, b, "{prints:?}");
+            }
+        }
+        assert_eq!(token("ghp_one").fingerprint(), prints[0], "stable");
+    }
+
+    #[test]
     fn names_are_checked() {
         for bad in ["", "a/b", "a b", "..", "a?b", "ä"] {
             assert!(

@@ -247,5 +247,9 @@ mod tests {
         assert!(!title_names_key("buildrunner xabc123", "abc123"));
         assert!(title_names_key("buildrunner xabc123 abc123", "abc123"));
         assert!(!title_names_key("", "abc123"));
+        // `-` and `_` are key characters too: these name other keys.
+        assert!(!title_names_key("buildrunner abc123_4", "abc123"));
+        assert!(!title_names_key("buildrunner abc123-4", "abc123"));
+        assert!(!title_names_key("buildrunner x-abc123", "abc123"));
     }
 }
