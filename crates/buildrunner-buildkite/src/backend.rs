@@ -50,8 +50,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct BuildkiteRunner {
     queue: String,
     core: BuildkiteCore,
-    #[cfg(feature = "webhooks")]
-    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::BuildkiteWebhooks>>,
 }
 
 #[derive(Serialize)]
@@ -125,13 +123,9 @@ impl BuildkiteRunner {
     /// [`Error::Configuration`] when the HTTP client cannot be built or the token cannot be
     /// sent in a header.
     pub fn new(queue: impl Into<String>, config: BuildkiteConfig, token: Token) -> Result<Self> {
-        #[cfg(feature = "webhooks")]
-        let webhooks = crate::webhook::receiver(&config);
         Ok(BuildkiteRunner {
             queue: queue.into(),
             core: BuildkiteCore::new(config, &token)?,
-            #[cfg(feature = "webhooks")]
-            webhooks,
         })
     }
 
@@ -201,11 +195,8 @@ impl BuildRunner for BuildkiteRunner {
         CAPABILITIES
     }
 
-    #[cfg(feature = "webhooks")]
     fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
-        self.webhooks
-            .as_ref()
-            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
+        self.core.webhooks.as_deref()
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

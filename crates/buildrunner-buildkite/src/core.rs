@@ -20,6 +20,8 @@ use buildrunner_http::Token;
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct BuildkiteCore {
+    /// The webhook receiver the configuration asks for (feature `webhooks`).
+    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
     pub http: HttpClient,
     pub config: BuildkiteConfig,
     pub ids: NumberedIds,
@@ -64,6 +66,7 @@ impl BuildkiteCore {
             None => None,
         };
         Ok(BuildkiteCore {
+            webhooks: crate::webhook::receiver(&config),
             http,
             ids: config.ids(),
             config,

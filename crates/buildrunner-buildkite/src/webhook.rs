@@ -2,7 +2,7 @@
 //! `X-Buildkite-Signature: timestamp=..,signature=..` (HMAC-SHA256 of `"{timestamp}.{body}"`
 //! keyed with the token, refused outside a 5-minute window), and the `build.*` events.
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 use buildrunner_http::webhook::{
     ReceiverSteps, WebhookFormat, Webhooks, check_token, hmac_sha256_matches, unauthenticated,
     within_window,
@@ -112,9 +112,9 @@ fn build_organization(build: &Value) -> Option<&str> {
 }
 
 /// The receiver `config` asks for: `None` without a webhook secret.
-pub(crate) fn receiver(config: &BuildkiteConfig) -> Option<Webhooks<BuildkiteWebhooks>> {
+pub(crate) fn receiver(config: &BuildkiteConfig) -> Option<Box<dyn WebhookReceiver>> {
     let token = config.webhook_secret.clone()?;
-    Some(Webhooks(BuildkiteWebhooks::new(token, config)))
+    Some(Box::new(Webhooks(BuildkiteWebhooks::new(token, config))))
 }
 
 #[cfg(test)]
@@ -131,9 +131,19 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn receiver() -> Webhooks<BuildkiteWebhooks> {
+        let config = BuildkiteConfig::new("acme", "app").unwrap();
+        Webhooks(BuildkiteWebhooks::new(
+            Token::multiline("wh-token").unwrap(),
+            &config,
+        ))
+    }
+
+    #[test]
+    fn a_queue_reads_webhooks_only_with_a_secret() {
         let mut config = BuildkiteConfig::new("acme", "app").unwrap();
+        assert!(super::receiver(&config).is_none());
         config.webhook_secret = Some(Token::multiline("wh-token").unwrap());
-        super::receiver(&config).unwrap()
+        assert!(super::receiver(&config).is_some());
     }
 
     fn body(event: &str, pipeline: &str, number: u64, state: &str, blocked: bool) -> Vec<u8> {

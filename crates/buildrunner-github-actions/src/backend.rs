@@ -47,8 +47,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct GitHubActionsRunner {
     queue: String,
     core: GitHubCore,
-    #[cfg(feature = "webhooks")]
-    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::GitHubWebhooks>>,
 }
 
 impl GitHubActionsRunner {
@@ -106,13 +104,9 @@ impl GitHubActionsRunner {
         credentials: Credentials,
     ) -> Result<Self> {
         config.check_inputs()?;
-        #[cfg(feature = "webhooks")]
-        let webhooks = crate::webhook::receiver(&config);
         Ok(GitHubActionsRunner {
             queue: queue.into(),
             core: GitHubCore::new(config, &credentials)?,
-            #[cfg(feature = "webhooks")]
-            webhooks,
         })
     }
 
@@ -147,11 +141,8 @@ impl BuildRunner for GitHubActionsRunner {
         }
     }
 
-    #[cfg(feature = "webhooks")]
     fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
-        self.webhooks
-            .as_ref()
-            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
+        self.core.webhooks.as_deref()
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

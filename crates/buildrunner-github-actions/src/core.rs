@@ -52,6 +52,8 @@ struct DispatchBody<'a> {
 /// The endpoints of one workflow.
 #[derive(Debug)]
 pub(crate) struct GitHubCore {
+    /// The webhook receiver the configuration asks for (feature `webhooks`).
+    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
     pub http: HttpClient,
     pub config: GitHubActionsConfig,
     pub ids: NumberedIds,
@@ -100,6 +102,7 @@ impl GitHubCore {
             budget_store: None,
         })?;
         Ok(GitHubCore {
+            webhooks: crate::webhook::receiver(&config),
             http,
             ids: config.ids(),
             config,

@@ -42,6 +42,12 @@ mod model;
 mod rate;
 #[cfg(feature = "webhooks")]
 mod webhook;
+#[cfg(not(feature = "webhooks"))]
+mod webhook {
+    pub(crate) fn receiver<C>(_: &C) -> Option<Box<dyn buildrunner_api::WebhookReceiver>> {
+        None
+    }
+}
 
 use buildrunner_api::registry::BackendRegistration;
 

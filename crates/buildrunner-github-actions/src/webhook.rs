@@ -2,7 +2,7 @@
 //! (no timestamp is signed, so replays are caught by remembering `X-GitHub-Delivery`, which
 //! a redelivery repeats).
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 use buildrunner_http::webhook::{
     ReceiverSteps, WebhookFormat, Webhooks, hmac_sha256_matches, unauthenticated,
 };
@@ -74,9 +74,9 @@ impl WebhookFormat for GitHubWebhooks {
 }
 
 /// The receiver `config` asks for: `None` without a webhook secret.
-pub(crate) fn receiver(config: &GitHubActionsConfig) -> Option<Webhooks<GitHubWebhooks>> {
+pub(crate) fn receiver(config: &GitHubActionsConfig) -> Option<Box<dyn WebhookReceiver>> {
     let secret = config.webhook_secret.clone()?;
-    Some(Webhooks(GitHubWebhooks::new(secret, config)))
+    Some(Box::new(Webhooks(GitHubWebhooks::new(secret, config))))
 }
 
 #[cfg(test)]
@@ -89,9 +89,17 @@ mod tests {
     use super::*;
 
     fn receiver() -> Webhooks<GitHubWebhooks> {
-        let mut config = GitHubActionsConfig::new("Octo-Org", "app", "ci.yml").unwrap();
-        config.webhook_secret = Some(Token::multiline("It's a Secret to Everybody").unwrap());
-        super::receiver(&config).unwrap()
+        let config = GitHubActionsConfig::new("Octo-Org", "app", "ci.yml").unwrap();
+        let secret = Token::multiline("It's a Secret to Everybody").unwrap();
+        Webhooks(GitHubWebhooks::new(secret, &config))
+    }
+
+    #[test]
+    fn a_queue_reads_webhooks_only_with_a_secret() {
+        let mut config = GitHubActionsConfig::new("octo", "app", "ci.yml").unwrap();
+        assert!(super::receiver(&config).is_none());
+        config.webhook_secret = Some(Token::multiline("s").unwrap());
+        assert!(super::receiver(&config).is_some());
     }
 
     fn run_body(repository: &str, id: u64, status: &str, conclusion: Option<&str>) -> Vec<u8> {

@@ -54,8 +54,6 @@ const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
 pub struct GitLabRunner {
     queue: String,
     core: GitLabCore,
-    #[cfg(feature = "webhooks")]
-    webhooks: Option<buildrunner_http::webhook::Webhooks<crate::webhook::GitLabWebhooks>>,
 }
 
 impl GitLabRunner {
@@ -92,13 +90,9 @@ impl GitLabRunner {
     /// [`Error::Configuration`] when the client cannot be built or the token cannot be sent
     /// in a header.
     pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
-        #[cfg(feature = "webhooks")]
-        let webhooks = crate::webhook::receiver(&config);
         Ok(GitLabRunner {
             queue: queue.into(),
             core: GitLabCore::new(config, &token)?,
-            #[cfg(feature = "webhooks")]
-            webhooks,
         })
     }
 
@@ -161,11 +155,8 @@ impl BuildRunner for GitLabRunner {
         capabilities(config.key_variable.is_some(), config.read_variables)
     }
 
-    #[cfg(feature = "webhooks")]
     fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
-        self.webhooks
-            .as_ref()
-            .map(|receiver| receiver as &dyn buildrunner_api::WebhookReceiver)
+        self.core.webhooks.as_deref()
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {

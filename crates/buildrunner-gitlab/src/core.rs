@@ -34,6 +34,8 @@ struct CreatePipeline<'a> {
 /// The endpoints of one project.
 #[derive(Debug)]
 pub(crate) struct GitLabCore {
+    /// The webhook receiver the configuration asks for (feature `webhooks`).
+    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
     pub http: HttpClient,
     pub config: GitLabConfig,
     pub ids: NumberedIds,
@@ -59,6 +61,7 @@ impl GitLabCore {
             budget_store: None,
         })?;
         Ok(GitLabCore {
+            webhooks: crate::webhook::receiver(&config),
             http,
             ids: config.ids(),
             config,

@@ -2,7 +2,7 @@
 //! constant time), `X-Gitlab-Event: Pipeline Hook`, and `Idempotency-Key`, which GitLab keeps
 //! across retries of one delivery, to acknowledge a repeat without acting on it twice.
 
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent};
+use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, Webhooks, check_token};
 use buildrunner_http::{NumberedIds, Token};
 use serde_json::Value;
@@ -71,13 +71,13 @@ impl WebhookFormat for GitLabWebhooks {
 }
 
 /// The receiver `config` asks for: `None` without a webhook secret.
-pub(crate) fn receiver(config: &crate::GitLabConfig) -> Option<Webhooks<GitLabWebhooks>> {
+pub(crate) fn receiver(config: &crate::GitLabConfig) -> Option<Box<dyn WebhookReceiver>> {
     let secret = config.webhook_secret.clone()?;
-    Some(Webhooks(GitLabWebhooks::new(
+    Some(Box::new(Webhooks(GitLabWebhooks::new(
         secret,
         &config.project,
         config.ids(),
-    )))
+    ))))
 }
 
 #[cfg(test)]
