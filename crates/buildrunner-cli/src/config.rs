@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use buildrunner_api::{QueueConfig, registry};
+use serde::Deserialize;
 
 use crate::exit::{CliError, Exit};
 
@@ -24,10 +25,21 @@ pub struct Config {
     queues: BTreeMap<String, Queue>,
 }
 
-#[derive(Debug)]
+/// The file as written: only `[queues.<name>]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    queues: BTreeMap<String, Queue>,
+}
+
+/// One `[queues.<name>]` table: the backend's name and, flattened, the backend's own options
+/// (each backend reads and checks those itself when the queue is used).
+#[derive(Debug, Deserialize)]
 struct Queue {
     backend: String,
-    options: serde_json::Value,
+    #[serde(flatten)]
+    options: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Config {
@@ -47,61 +59,28 @@ impl Config {
         Config::parse(source, &text)
     }
 
-    /// Parses TOML text; `source` names it in messages.
+    /// Parses TOML text; `source` names it in messages, with the line and column of the
+    /// mistake, the queue it is in and the key.
     pub fn parse(source: String, text: &str) -> Result<Config, CliError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|span| {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                    format!(":{line}:{column}")
-                })
-                .unwrap_or_default();
+        let located = |error: &toml::de::Error| match error.span() {
+            Some(span) => format!("{source}{}", position(text, span.start)),
+            None => source.clone(),
+        };
+        let document = toml::Deserializer::parse(text)
+            .map_err(|e| usage(format!("{}: {}", located(&e), one_line(e.message()))))?;
+        let file: ConfigFile = serde_path_to_error::deserialize(document).map_err(|e| {
+            let inner = e.inner();
             usage(format!(
-                "{source}{at}: invalid TOML: {}",
-                one_line(e.message())
+                "{}: {}{}",
+                located(inner),
+                where_in_file(e.path()),
+                one_line(inner.message())
             ))
         })?;
-        let mut queues = BTreeMap::new();
-        for (key, value) in table {
-            if key != "queues" {
-                return Err(usage(format!(
-                    "{source}: unknown top-level key `{key}` (queues are `[queues.<name>]` tables)"
-                )));
-            }
-            let toml::Value::Table(entries) = value else {
-                return Err(usage(format!(
-                    "{source}: `queues` must be a table of `[queues.<name>]` tables"
-                )));
-            };
-            for (name, queue) in entries {
-                let toml::Value::Table(mut queue) = queue else {
-                    return Err(usage(format!("{source}: queue `{name}` must be a table")));
-                };
-                let backend = match queue.remove("backend") {
-                    Some(toml::Value::String(backend)) => backend,
-                    Some(_) => {
-                        return Err(usage(format!(
-                            "{source}: queue `{name}`: key `backend` must be a string"
-                        )));
-                    }
-                    None => {
-                        return Err(usage(format!(
-                            "{source}: queue `{name}`: missing key `backend`"
-                        )));
-                    }
-                };
-                let options = serde_json::to_value(&queue).map_err(|e| {
-                    usage(format!(
-                        "{source}: queue `{name}`: options cannot be read: {e}"
-                    ))
-                })?;
-                queues.insert(name, Queue { backend, options });
-            }
-        }
-        Ok(Config { source, queues })
+        Ok(Config {
+            source,
+            queues: file.queues,
+        })
     }
 
     /// Where the configuration came from.
@@ -128,7 +107,7 @@ impl Config {
         })?;
         Ok((
             &queue.backend,
-            QueueConfig::new(name, queue.options.clone()),
+            QueueConfig::new(name, serde_json::Value::Object(queue.options.clone())),
         ))
     }
 }
@@ -144,6 +123,28 @@ fn read(path: &Path) -> Result<String, CliError> {
             PathBuf::from(path).display()
         ))
     })
+}
+
+/// `:line:column` of a byte offset, 1-based, for messages.
+fn position(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(":{line}:{column}")
+}
+
+/// `queue `main`: key `backend`: ` for a path such as `queues.main.backend`; empty at the top.
+fn where_in_file(path: &serde_path_to_error::Path) -> String {
+    let keys: Vec<String> = path.iter().map(ToString::to_string).collect();
+    match &keys[..] {
+        [] => String::new(),
+        [first] if first == "?" => String::new(),
+        [queues, name, rest @ ..] if queues == "queues" => match rest {
+            [] => format!("queue `{name}`: "),
+            _ => format!("queue `{name}`: key `{}`: ", rest.join(".")),
+        },
+        _ => format!("key `{}`: ", keys.join(".")),
+    }
 }
 
 fn one_line(text: &str) -> String {
@@ -184,29 +185,35 @@ mod tests {
     #[test]
     fn errors_name_the_file_the_queue_and_the_key() {
         let cases = [
-            ("[queues.main]\nbackend = \n", "t.toml:2:"),
+            (
+                "[queues.main]\nbackend = \n",
+                "t.toml:2:11: string values must be quoted, expected literal string",
+            ),
             (
                 "[queues.main]\norganization = \"acme\"\n",
-                "queue `main`: missing key `backend`",
+                "t.toml:1:1: queue `main`: missing field `backend`",
             ),
             (
                 "[queues.main]\nbackend = 3\n",
-                "key `backend` must be a string",
+                "t.toml:2:11: queue `main`: key `backend`: invalid type: integer `3`, expected a string",
+            ),
+            (
+                "[queues]\nmain = \"noop\"\n",
+                "t.toml:2:8: queue `main`: invalid type: string \"noop\", expected struct Queue",
             ),
             (
                 "[queue.main]\nbackend = \"noop\"\n",
-                "unknown top-level key `queue`",
+                "t.toml:1:2: key `queue`: unknown field `queue`, expected `queues`",
             ),
-            ("queues = 3\n", "`queues` must be a table"),
+            (
+                "queues = 3\n",
+                "t.toml:1:10: key `queues`: invalid type: integer `3`, expected a map",
+            ),
         ];
-        for (text, needle) in cases {
+        for (text, expected) in cases {
             let error = Config::parse("t.toml".into(), text).unwrap_err();
             assert_eq!(error.exit, Exit::Usage);
-            assert!(
-                error.message.contains(needle) && !error.message.contains('\n'),
-                "{text:?}: {}",
-                error.message
-            );
+            assert_eq!(error.message, expected, "{text:?}");
         }
         let config = Config::parse("t.toml".into(), "[queues.a]\nbackend = \"noop\"\n").unwrap();
         let error = config.queue("b").unwrap_err();

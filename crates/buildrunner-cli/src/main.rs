@@ -96,11 +96,18 @@ enum Command {
     Man,
 }
 
+/// The queue a command works on: one definition, so every command spells and explains it alike.
+#[derive(Debug, Args)]
+struct QueueArg {
+    /// Queue to use, as defined in the configuration file
+    #[arg(long = "queue", value_name = "QUEUE")]
+    name: String,
+}
+
 #[derive(Debug, Args)]
 struct BuildArgs {
-    /// Queue to use, as defined in the configuration file
-    #[arg(long)]
-    queue: String,
+    #[command(flatten)]
+    queue: QueueArg,
     /// A change under test (one URI per change); repeat for more, applied in order
     #[arg(long = "head", value_name = "URI", required = true)]
     head: Vec<String>,
@@ -117,9 +124,8 @@ struct BuildArgs {
 
 #[derive(Debug, Args)]
 struct WatchArgs {
-    /// Queue the builds belong to, as defined in the configuration file
-    #[arg(long)]
-    queue: String,
+    #[command(flatten)]
+    queue: QueueArg,
     /// The build ids `trigger` printed; several are followed at once, with batched status
     #[arg(value_name = "BUILD_ID", required = true, num_args = 1..)]
     build_ids: Vec<String>,
@@ -127,9 +133,8 @@ struct WatchArgs {
 
 #[derive(Debug, Args)]
 struct IdArgs {
-    /// Queue the build belongs to, as defined in the configuration file
-    #[arg(long)]
-    queue: String,
+    #[command(flatten)]
+    queue: QueueArg,
     /// The build id `trigger` printed
     #[arg(value_name = "BUILD_ID")]
     build_id: String,
@@ -244,28 +249,28 @@ async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
         Command::Trigger(build) => {
-            let runner = runner(&config()?, &build.queue)?;
+            let runner = build.queue.runner(&config()?)?;
             let id = runner.trigger(&request(&build)?).await?;
             printer.triggered(&id);
             Ok(Exit::Success)
         }
         Command::Status(args) => {
-            let runner = runner(&config()?, &args.queue)?;
+            let runner = args.queue.runner(&config()?)?;
             let id = BuildId::new(args.build_id);
             let report = runner.status(&id).await?;
             printer.report(&id, &report);
             Ok(Exit::Success)
         }
         Command::Cancel(args) => {
-            let runner = runner(&config()?, &args.queue)?;
+            let runner = args.queue.runner(&config()?)?;
             let id = BuildId::new(args.build_id);
             runner.cancel(&id).await?;
             printer.cancelled(&id);
             Ok(Exit::Success)
         }
         Command::Watch { ids, poll } => {
-            let queue = ids.queue;
-            let runner = runner(&config()?, &queue)?;
+            let runner = ids.queue.runner(&config()?)?;
+            let queue = ids.queue.name;
             let ids: Vec<BuildId> = ids.build_ids.into_iter().map(BuildId::new).collect();
             match &ids[..] {
                 [id] => {
@@ -302,13 +307,13 @@ async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
             }
         }
         Command::Run { build, poll } => {
-            let runner = runner(&config()?, &build.queue)?;
+            let runner = build.queue.runner(&config()?)?;
             let request = request(&build)?;
             // Listen before triggering: a queue that cannot listen must not leave a build.
             let wake = Arc::new(listen::WakeOnHint::default());
             let _listener = match poll.listen {
                 Some(addr) => {
-                    Some(listen::listen(addr, &build.queue, &runner, wake.clone()).await?)
+                    Some(listen::listen(addr, &build.queue.name, &runner, wake.clone()).await?)
                 }
                 None => None,
             };
@@ -338,13 +343,17 @@ impl PollArgs {
     }
 }
 
-fn runner(config: &Config, queue: &str) -> Result<Arc<dyn BuildRunner>, CliError> {
-    let (backend, queue_config) = config.queue(queue)?;
-    registry::create(backend, &queue_config).map_err(|e| {
-        let mut error = CliError::from(e);
-        error.message = format!("{}: queue `{queue}`: {}", config.source(), error.message);
-        error
-    })
+impl QueueArg {
+    /// The queue's runner, made from its configuration; errors name the file and the queue.
+    fn runner(&self, config: &Config) -> Result<Arc<dyn BuildRunner>, CliError> {
+        let queue = &self.name;
+        let (backend, queue_config) = config.queue(queue)?;
+        registry::create(backend, &queue_config).map_err(|e| {
+            let mut error = CliError::from(e);
+            error.message = format!("{}: queue `{queue}`: {}", config.source(), error.message);
+            error
+        })
+    }
 }
 
 fn request(build: &BuildArgs) -> Result<TriggerRequest, CliError> {
