@@ -24,11 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildrunner_api::{BuildId, BuildRunner, Change, TriggerRequest, registry};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::exit::{CliError, Exit};
-use crate::output::Printer;
+use crate::output::{OutputFormat, Printer};
 
 /// Trigger, follow and cancel CI builds on any configured backend.
 ///
@@ -52,12 +52,6 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,7 +181,7 @@ fn main() -> ExitCode {
             return Exit::Internal.into();
         }
     };
-    let printer = Printer::new(cli.output == OutputFormat::Json);
+    let printer = Printer::new(cli.output);
     match runtime.block_on(run(cli, &printer)) {
         Ok(exit) => exit.into(),
         Err(error) => {

@@ -8,15 +8,28 @@ use buildrunner_api::registry::BackendRegistration;
 use buildrunner_api::{BuildId, BuildReport, BuildStatus};
 use serde_json::json;
 
-/// Prints results in the chosen format.
+/// How results are written on stdout (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object (or array) for scripts.
+    Json,
+}
+
+/// Prints results in the format it was made with.
 #[derive(Debug)]
 pub struct Printer {
-    json: bool,
+    format: OutputFormat,
 }
 
 impl Printer {
-    pub fn new(json: bool) -> Printer {
-        Printer { json }
+    pub fn new(format: OutputFormat) -> Printer {
+        Printer { format }
+    }
+
+    fn json(&self) -> bool {
+        self.format == OutputFormat::Json
     }
 
     fn out(&self, text: &str) {
@@ -35,7 +48,7 @@ impl Printer {
     }
 
     pub fn backends(&self, backends: &[&'static BackendRegistration]) {
-        if self.json {
+        if self.json() {
             let list: Vec<_> = backends
                 .iter()
                 .map(|b| json!({"name": b.name, "summary": b.summary}))
@@ -50,7 +63,7 @@ impl Printer {
     }
 
     pub fn triggered(&self, id: &BuildId) {
-        if self.json {
+        if self.json() {
             self.out(&json!({"build_id": id}).to_string());
         } else {
             self.out(id.as_str());
@@ -68,7 +81,7 @@ impl Printer {
     }
 
     pub fn report(&self, id: &BuildId, report: &BuildReport) {
-        if self.json {
+        if self.json() {
             self.out(
                 &json!({
                     "build_id": id,
@@ -89,7 +102,7 @@ impl Printer {
     /// The outcome of watching several builds: `{"builds": [...]}` with one status object
     /// per id (in the order given; `unknown` for a build whose status was never read).
     pub fn reports(&self, builds: &[(BuildId, Option<BuildReport>)]) {
-        if self.json {
+        if self.json() {
             let list: Vec<_> = builds
                 .iter()
                 .map(|(id, report)| match report {
@@ -116,7 +129,7 @@ impl Printer {
     }
 
     pub fn cancelled(&self, id: &BuildId) {
-        if self.json {
+        if self.json() {
             self.out(&json!({"build_id": id, "cancel_requested": true}).to_string());
         } else {
             self.out(&format!("{id}: cancel requested"));
