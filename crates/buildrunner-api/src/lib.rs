@@ -9,6 +9,7 @@
 //!   through it; [`Capabilities`] is what a backend declares it can do.
 //! - [`Error`] is the one error type, with [`Error::is_retryable`] for callers that poll.
 //! - [`webhook`]: what a backend makes of its CI's webhooks (hints for a tracker).
+//! - [`instrument`]: metrics and spans for every call, as a layer around any runner.
 //! - [`registry`] collects backends that link themselves in with [`inventory`] and builds
 //!   a runner from a backend name and a [`QueueConfig`] at run time.
 //!
@@ -32,6 +33,7 @@
 
 mod capabilities;
 mod error;
+pub mod instrument;
 pub mod outcome;
 pub mod registry;
 mod runner;

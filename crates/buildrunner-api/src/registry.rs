@@ -184,14 +184,19 @@ impl Registry {
         })
     }
 
-    /// Builds a runner for one queue with the named backend.
+    /// Builds a runner for one queue with the named backend, wrapped in
+    /// [`Instrumented`](crate::instrument::Instrumented) so every call is measured.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownBackend`] for a name that is not registered, and whatever the
     /// backend's factory returns (usually [`Error::Configuration`]).
     pub fn create(&self, name: &str, config: &QueueConfig) -> Result<Arc<dyn BuildRunner>> {
-        (self.get(name)?.create)(config)
+        let runner = (self.get(name)?.create)(config)?;
+        Ok(Arc::new(crate::instrument::Instrumented::new(
+            runner,
+            &config.queue,
+        )))
     }
 }
 
