@@ -307,7 +307,7 @@ impl GitHubCore {
     /// workflow's 100 most recent runs in one request, conditional on the last answer's
     /// entity tag (an unchanged list is a 304, free of the rate limit).
     pub async fn recent_runs(&self) -> Result<Vec<WorkflowRun>> {
-        let op = Operation::new("status of many", self.repo_path());
+        let op = Operation::new("status_many", self.repo_path());
         let mut url = self.url(&["workflows", &self.config.workflow, "runs"]);
         url.query_pairs_mut()
             .append_pair("event", "workflow_dispatch")

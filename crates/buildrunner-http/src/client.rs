@@ -14,6 +14,7 @@ use url::Url;
 use crate::auth::{Auth, bearer_value};
 use crate::rate::{BudgetKey, BudgetStore, Cost, InProcessStore, RateBudget, RateScheme};
 use crate::reply::{Operation, Reply};
+use crate::telemetry::{self, Labels};
 use crate::{HttpOptions, Token};
 
 /// The longest single backoff step, whatever `initial_backoff` and the attempt number say.
@@ -212,6 +213,7 @@ pub struct HttpClient {
     connections: tokio::sync::Semaphore,
     scheme: Arc<dyn RateScheme>,
     budget: Arc<dyn RateBudget>,
+    labels: Labels,
     #[cfg(feature = "redis")]
     budget_key: BudgetKey,
     #[cfg(feature = "redis")]
@@ -291,6 +293,10 @@ impl HttpClient {
             default_headers: spec.default_headers,
             scheme: spec.scheme,
             budget: store.budget(&spec.budget_key),
+            labels: Labels {
+                backend: spec.backend,
+                account: spec.budget_key.account.clone(),
+            },
             #[cfg(feature = "redis")]
             budget_key: spec.budget_key,
             #[cfg(feature = "redis")]
@@ -334,6 +340,11 @@ impl HttpClient {
             let _ = key;
             KeyGuard {}
         }
+    }
+
+    /// The labels this client's metrics carry.
+    pub(crate) fn labels(&self) -> &Labels {
+        &self.labels
     }
 
     /// The error `failure` means for `op`.
@@ -396,13 +407,16 @@ impl HttpClient {
         } else {
             Cost::One
         };
+        let waiting = Instant::now();
         let _permit = self
             .budget
-            .acquire(deadline.saturating_duration_since(Instant::now()), cost)
+            .acquire(deadline.saturating_duration_since(waiting), cost)
             .await
             .map_err(|wait| SendError::RateBudget { wait })?;
-        let started = Instant::now();
+        self.labels.budget_wait(waiting.elapsed());
         let method = &request.method;
+        let span = telemetry::request_span(self.backend, op.name, method, &request.url);
+        let operation = telemetry::operation_label(op.name);
         let mut builder = self.client.request(method.clone(), request.url.clone());
         for (name, value) in self.default_headers.iter().chain(&request.headers) {
             builder = builder.header(name, value);
@@ -415,21 +429,36 @@ impl HttpClient {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let response = builder.send().await.map_err(|e| {
-            tracing::debug!(backend = self.backend, op = op.name, subject = %op.subject, %method, error = %without_url(&e), "request failed");
-            if e.is_connect() {
-                SendError::Connect(e)
-            } else {
-                SendError::Transport(e)
-            }
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_capped(response, self.options.max_response_bytes).await?;
+        let started = Instant::now();
+        let answer = async {
+            let response = builder.send().await.map_err(|e| {
+                tracing::debug!(backend = self.backend, op = op.name, subject = %op.subject, %method, error = %without_url(&e), "request failed");
+                let class = if e.is_connect() { "connect_error" } else { "transport_error" };
+                telemetry::record_failure(&tracing::Span::current(), class);
+                self.labels.request(&operation, class, started.elapsed());
+                if e.is_connect() {
+                    SendError::Connect(e)
+                } else {
+                    SendError::Transport(e)
+                }
+            })?;
+            let status = response.status();
+            telemetry::record_status(&tracing::Span::current(), status);
+            let headers = response.headers().clone();
+            let body = read_capped(response, self.options.max_response_bytes).await;
+            self.labels.request(
+                &operation,
+                telemetry::status_class(status),
+                started.elapsed(),
+            );
+            Ok((status, headers, body?))
+        };
+        let (status, headers, body) = answer.instrument(span).await?;
         let rate = self
             .scheme
             .observe(status, &headers, &body, SystemTime::now());
         self.budget.observe(&rate).await;
+        self.labels.rate(&operation, &rate);
         tracing::debug!(
             backend = self.backend,
             op = op.name,
@@ -512,14 +541,7 @@ impl HttpClient {
         let deadline = started + self.options.max_retry_wait;
         let mut retries = 0u32;
         loop {
-            let span = tracing::debug_span!(
-                "ci_call",
-                backend = self.backend,
-                op = op.name,
-                subject = %op.subject,
-                attempt = retries + 1
-            );
-            let (error, wait) = match attempt(deadline).instrument(span).await {
+            let (error, wait) = match attempt(deadline).await {
                 Verdict::Done(result) => return result,
                 Verdict::Retry { error, wait } => (error, wait),
             };
@@ -543,6 +565,11 @@ impl HttpClient {
                 });
             }
             tracing::info!(backend = self.backend, op = op.name, subject = %op.subject, retry = retries, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            self.labels
+                .retry(&telemetry::operation_label(op.name), error.kind());
+            if wait.is_some() {
+                self.labels.server_wait(delay);
+            }
             tokio::time::sleep(delay).await;
         }
     }

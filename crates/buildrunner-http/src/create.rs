@@ -39,14 +39,25 @@ impl HttpClient {
         self.retrying(op, |deadline| async move {
             let settle = |error: Error| async move {
                 match lookup {
-                    Some(lookup) => settle_by_lookup(lookup().await, error),
-                    None => Verdict::Done(Err(Error::Unavailable {
+                    Some(lookup) => {
+                        let verdict = settle_by_lookup(lookup().await, error);
+                        self.labels().ambiguous_create(match &verdict {
+                            Verdict::Done(Ok(_)) => "found",
+                            Verdict::Retry { .. } => "not_found",
+                            Verdict::Done(Err(_)) => "lookup_failed",
+                        });
+                        verdict
+                    }
+                    None => {
+                        self.labels().ambiguous_create("unkeyed");
+                        Verdict::Done(Err(Error::Unavailable {
                         message: format!(
                             "{error}; it may or may not have been created, and a create without \
                              an idempotency key is not retried blindly (give one to make it safe to retry)"
                         ),
                         source: None,
-                    })),
+                    }))
+                    }
                 }
             };
             match self.send(op, request, deadline).await {

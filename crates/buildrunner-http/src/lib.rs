@@ -13,6 +13,8 @@
 //!   shared by replicas.
 //! - [`Token`]: a secret that never prints; [`parse_api_url`]: `https`, or `http` on loopback.
 //! - [`HttpOptionKeys`]: the queue options every HTTP backend accepts.
+//! - [`telemetry`]: the metrics (through the `metrics` facade) and the OpenTelemetry-style
+//!   request spans every client records.
 //! - `webhook` (feature `webhooks`): constant-time token and HMAC checks, the replay window,
 //!   the body cap and delivery de-duplication every backend's webhook receiver uses.
 //!
@@ -28,6 +30,7 @@ mod numbered_id;
 mod options;
 pub mod rate;
 mod reply;
+pub mod telemetry;
 mod token;
 #[cfg(feature = "webhooks")]
 pub mod webhook;
