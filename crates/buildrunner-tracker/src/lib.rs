@@ -39,6 +39,7 @@ pub mod listener;
 mod pacing;
 mod poll;
 mod schedule;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -135,6 +136,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
+    /// The runner's backend, for metrics.
+    backend: &'static str,
 }
 
 impl Shared {
@@ -160,6 +163,7 @@ impl Tracker {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
+            backend: runner.backend_name(),
         });
         let (events, receiver) = mpsc::channel(options.event_capacity.max(1));
         let task = tokio::spawn(poll::poll_loop(
@@ -175,7 +179,8 @@ impl Tracker {
     /// nothing.
     pub fn follow(&self, id: BuildId) {
         let now = Instant::now();
-        self.shared.lock().builds.entry(id).or_insert(Followed {
+        let mut state = self.shared.lock();
+        state.builds.entry(id).or_insert(Followed {
             slot: Slot {
                 followed_at: now,
                 due: now,
@@ -184,12 +189,16 @@ impl Tracker {
             last: None,
             hint: None,
         });
+        telemetry::followed(self.shared.backend, state.builds.len());
+        drop(state);
         self.shared.wake.notify_one();
     }
 
     /// Stops following a build.
     pub fn unfollow(&self, id: &BuildId) {
-        self.shared.lock().builds.remove(id);
+        let mut state = self.shared.lock();
+        state.builds.remove(id);
+        telemetry::followed(self.shared.backend, state.builds.len());
     }
 
     /// Something (a webhook) claims a followed build is now `claimed`; returns whether the

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::pacing::Pacer;
-use crate::{Shared, State, TrackerEvent, TrackerOptions};
+use crate::{Shared, State, TrackerEvent, TrackerOptions, telemetry};
 
 /// The builds due now, hinted ones first then the most overdue, at most `limit`; or when the
 /// next one is due.
@@ -72,7 +72,10 @@ pub(crate) async fn poll_loop(
             Instant::now(),
             urgent,
         ) {
-            Ok(affordable) => ids.truncate(affordable),
+            Ok(affordable) => {
+                ids.truncate(affordable);
+                record_lag(&shared, &ids);
+            }
             Err(wait) => {
                 // Out of budget: wait for it, or for a hint, which may go with less.
                 let hinted = shared.wake.notified();
@@ -88,6 +91,20 @@ pub(crate) async fn poll_loop(
             if events.send(event).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// How overdue each build of a round is.
+fn record_lag(shared: &Shared, ids: &[BuildId]) {
+    let now = Instant::now();
+    let state = shared.lock();
+    for id in ids {
+        if let Some(followed) = state.builds.get(id) {
+            telemetry::poll_lag(
+                shared.backend,
+                now.saturating_duration_since(followed.slot.due),
+            );
         }
     }
 }
@@ -132,7 +149,9 @@ fn record(
                     });
                 }
                 if status.is_terminal() {
+                    let followed_for = now - followed.slot.followed_at;
                     state.builds.remove(&id);
+                    telemetry::verdict(shared.backend, status, followed_for);
                 }
             }
             Err(error) if error.is_retryable() => {
@@ -147,9 +166,11 @@ fn record(
             }
             Err(error) => {
                 state.builds.remove(&id);
+                telemetry::dropped(shared.backend, &error);
                 events.push(TrackerEvent::Dropped { id, error });
             }
         }
     }
+    telemetry::followed(shared.backend, state.builds.len());
     events
 }
