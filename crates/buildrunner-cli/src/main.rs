@@ -15,6 +15,7 @@ mod config;
 mod exit;
 mod listen;
 mod output;
+mod telemetry;
 mod watch;
 mod watch_many;
 
@@ -146,6 +147,10 @@ struct PollArgs {
     /// arrives as soon as the CI sends it; needs `webhook_secret_env` on the queue
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics (requests, retries, rate-limit waits, verdicts) on this
+    /// address while the command runs, e.g. 127.0.0.1:9898 (scrape /metrics)
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_meta(text: &str) -> Result<(String, String), String> {
@@ -182,13 +187,13 @@ fn main() -> ExitCode {
         }
     };
     let printer = Printer::new(cli.output);
-    match runtime.block_on(run(cli, &printer)) {
-        Ok(exit) => exit.into(),
-        Err(error) => {
-            note!("buildrunner: {}", error.message);
-            error.exit.into()
-        }
-    }
+    runtime.block_on(run_measured(cli, &printer)).into()
+}
+
+/// The exit code of a failure, after its one line on stderr.
+fn failed(error: CliError) -> Exit {
+    note!("buildrunner: {}", error.message);
+    error.exit
 }
 
 fn init_tracing(verbose: u8) {
@@ -209,6 +214,25 @@ fn init_tracing(verbose: u8) {
         // Its fallback for a failed write is eprintln!, which panics on a closed stderr.
         .log_internal_errors(false)
         .init();
+}
+
+/// Runs the command with the metrics recorder installed; with `-v`, ends with a line that
+/// sums up the requests, retries and rate-limit waits it took.
+async fn run_measured(cli: Cli, printer: &Printer) -> Exit {
+    let prometheus = match &cli.command {
+        Command::Watch { poll, .. } | Command::Run { poll, .. } => poll.metrics,
+        _ => None,
+    };
+    let verbose = cli.verbose > 0;
+    let tally = match telemetry::install(prometheus) {
+        Ok(tally) => tally,
+        Err(error) => return failed(error),
+    };
+    let exit = run(cli, printer).await.unwrap_or_else(failed);
+    if verbose {
+        note!("buildrunner: {}", tally.summary());
+    }
+    exit
 }
 
 async fn run(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {

@@ -1081,3 +1081,115 @@ fn completions_and_the_manual_page_are_generated_from_the_flags() {
     let unknown = workspace.run(&["completions", "tcsh"]);
     assert_eq!(unknown.code, Some(2), "{unknown:?}");
 }
+
+/// The body of `GET /metrics` on `port`, or `None` while nothing answers there.
+async fn scrape(port: u16) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_serves_prometheus_metrics_and_v_sums_up_the_requests() {
+    let emulator = emulator().await;
+    let workspace = Workspace::with_config(&emulator_config(&emulator.url()));
+    let triggered = workspace
+        .run_async(&["trigger", "--queue", "bk", "--head", "https://x/1"])
+        .await;
+    let id = triggered.expect(0).stdout.trim().to_owned();
+    assert!(emulator.force_state("acme", "app", 1, "running", false));
+
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let watch = tokio::process::Command::from(workspace.command(&[
+        "-v",
+        "watch",
+        "--queue",
+        "bk",
+        "--interval",
+        "0.2",
+        "--timeout",
+        "4",
+        "--metrics",
+        &address,
+        &id,
+    ]))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+
+    // Scrape while the build runs, until two polls have been counted.
+    let wanted = "buildrunner_http_requests_total{backend=\"buildkite\",operation=\"status\",status_class=\"2xx\"}";
+    let mut body = String::new();
+    for _ in 0..150 {
+        if let Some(text) = scrape(port).await {
+            let polls = text
+                .lines()
+                .find_map(|line| line.strip_prefix(wanted))
+                .and_then(|count| count.trim().parse::<u64>().ok());
+            body = text;
+            if polls.is_some_and(|n| n >= 2) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for needle in [
+        wanted,
+        "# TYPE buildrunner_http_requests_total counter",
+        "buildrunner_calls_total{backend=\"buildkite\",operation=\"status\",outcome=\"ok\"}",
+        "buildrunner_call_duration_seconds",
+        "buildrunner_http_request_duration_seconds",
+    ] {
+        assert!(body.contains(needle), "{needle} missing from:\n{body}");
+    }
+    assert!(
+        !body.contains(TOKEN) && !body.contains(&id),
+        "a token or build id in:\n{body}"
+    );
+
+    let run = Run::from(watch.wait_with_output().await.unwrap());
+    run.expect(5);
+    let summary = run.stderr.lines().last().unwrap_or_default();
+    let requests: u64 = summary
+        .strip_prefix("buildrunner: ")
+        .and_then(|rest| {
+            rest.split_once(" requests (0 rate-limited), 0 retries, 0 rate-limit waits (0.0 s)")
+        })
+        .and_then(|(count, rest)| rest.is_empty().then_some(count))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line: {run:?}"));
+    assert!(requests >= 2, "{run:?}");
+}
+
+#[test]
+fn metrics_on_an_address_in_use_is_a_usage_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let workspace = Workspace::new();
+    let run = workspace.run(&[
+        "run",
+        "--queue",
+        "demo",
+        "--head",
+        "https://x/1",
+        "--metrics",
+        &address,
+    ]);
+    run.expect(2);
+    assert!(
+        run.error_line()
+            .contains(&format!("--metrics {address}: cannot serve metrics")),
+        "{run:?}"
+    );
+}
