@@ -11,9 +11,17 @@ use buildrunner_http::telemetry::{
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
+use metrics_exporter_prometheus::Matcher;
 use metrics_util::layers::FanoutBuilder;
 
 use crate::exit::{CliError, Exit};
+
+/// Histogram buckets for every `_seconds` metric, from a fast request to a long build, so
+/// Prometheus can aggregate them (`histogram_quantile`) across replicas.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0, 3600.0,
+];
 
 /// What the summary line counts, summed over every label.
 #[derive(Debug, Default)]
@@ -105,7 +113,8 @@ pub fn install(prometheus: Option<SocketAddr>) -> Result<Arc<Tally>, CliError> {
     if let Some(addr) = prometheus {
         let (recorder, exporter) = metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
-            .build()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+            .and_then(|builder| builder.build())
             .map_err(|e| {
                 CliError::new(
                     Exit::Usage,

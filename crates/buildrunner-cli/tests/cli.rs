@@ -1148,8 +1148,8 @@ async fn watch_serves_prometheus_metrics_and_v_sums_up_the_requests() {
         wanted,
         "# TYPE buildrunner_http_requests_total counter",
         "buildrunner_calls_total{backend=\"buildkite\",operation=\"status\",outcome=\"ok\"}",
-        "buildrunner_call_duration_seconds",
-        "buildrunner_http_request_duration_seconds",
+        "# TYPE buildrunner_call_duration_seconds histogram",
+        "buildrunner_http_request_duration_seconds_bucket{backend=\"buildkite\",operation=\"status\",status_class=\"2xx\",le=\"0.005\"}",
     ] {
         assert!(body.contains(needle), "{needle} missing from:\n{body}");
     }
