@@ -19,7 +19,7 @@ Tasks:
                 --live adds the live harnesses (they need credentials, see docs/conformance.md);
                 then plants one bug per check and prints `planted bugs: N/N checks caught`
   bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab] [--follow-only]
-        [--replicas-only]
+        [--replicas-only] [--observability-only]
                 every HTTP backend against bare reqwest on its emulator (separate process):
                 throughput, CPU per op, bytes per poll, memory, requests per lifecycle;
                 with Buildkite, following 10,000 builds (follow_*: requests, 429s,
@@ -177,7 +177,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" | "--follow-only" | "--replicas-only" => forwarded.push(arg.clone()),
+            "--quick" | "--follow-only" | "--replicas-only" | "--observability-only" => {
+                forwarded.push(arg.clone())
+            }
             "--platform" => {
                 let name = rest
                     .next()

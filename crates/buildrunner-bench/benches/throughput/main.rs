@@ -3,7 +3,8 @@
 //!
 //! Flags: `--quick` (under a minute on 2 cores per platform), `--json PATH`, `--platform
 //! NAME` (`buildkite`, `github-actions` or `gitlab`; default all), `--follow-only` (only the
-//! `follow_*` figures), `--replicas-only` (only the `replicas_*` and Redis take figures). The emulator binaries come from
+//! `follow_*` figures), `--replicas-only` (only the `replicas_*` and Redis take figures),
+//! `--observability-only` (only the `observability_*` figures: what metrics cost a call). The emulator binaries come from
 //! `$BUILDRUNNER_BENCH_BUILDKITE_EMULATOR` and `$BUILDRUNNER_BENCH_GITHUB_EMULATOR` (xtask
 //! builds them). `--memory-child MODE` is internal: the bench runs itself to measure one
 //! workload's peak memory in a fresh process.
@@ -11,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
 mod follow;
+mod observability;
 mod platform;
 mod replicas;
 
@@ -663,10 +665,9 @@ fn main() {
     let follows_buildkite = platforms.contains(&Platform::Buildkite);
     let follow_only = args.iter().any(|a| a == "--follow-only");
     let replicas_only = args.iter().any(|a| a == "--replicas-only");
-    for platform in platforms
-        .into_iter()
-        .filter(|_| !follow_only && !replicas_only)
-    {
+    let observability_only = args.iter().any(|a| a == "--observability-only");
+    let only_one = follow_only || replicas_only || observability_only;
+    for platform in platforms.into_iter().filter(|_| !only_one) {
         runtime.block_on(async {
             throughput(platform, quick, &mut figures).await;
             bytes_per_poll(platform, &mut figures).await;
@@ -674,11 +675,14 @@ fn main() {
         });
         memory(platform, &mut figures);
     }
-    if follows_buildkite && !replicas_only {
+    if follows_buildkite && (!only_one || follow_only) {
         runtime.block_on(follow::follow(quick, &mut figures));
     }
-    if follows_buildkite && !follow_only {
+    if follows_buildkite && (!only_one || replicas_only) {
         runtime.block_on(replicas::replicas(quick, &mut figures));
+    }
+    if follows_buildkite && (!only_one || observability_only) {
+        observability::observability(quick, &mut figures);
     }
 
     println!(
