@@ -1157,6 +1157,7 @@ async fn watch_serves_prometheus_metrics_and_v_sums_up_the_requests() {
         !body.contains(TOKEN) && !body.contains(&id),
         "a token or build id in:\n{body}"
     );
+    assert_prometheus_text(&body);
 
     let run = Run::from(watch.wait_with_output().await.unwrap());
     run.expect(5);
@@ -1192,4 +1193,40 @@ fn metrics_on_an_address_in_use_is_a_usage_error() {
             .contains(&format!("--metrics {address}: cannot serve metrics")),
         "{run:?}"
     );
+}
+
+/// Every line is a comment (`# HELP`, `# TYPE`) or a sample `name{labels} value` whose value
+/// is a number, as Prometheus's text format says.
+fn assert_prometheus_text(body: &str) {
+    let mut samples = 0;
+    for line in body.lines().filter(|line| !line.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(
+                comment.starts_with("TYPE ") || comment.starts_with("HELP "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            value.parse::<f64>().is_ok() || value == "+Inf" || value == "NaN",
+            "{line}"
+        );
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        samples += 1;
+    }
+    assert!(samples > 10, "{body}");
 }
