@@ -401,6 +401,9 @@ fn run_steps(steps: &[Step]) -> Result<(), String> {
     for step in steps {
         let step_started = Instant::now();
         eprintln!("xtask: ==> {}", step.name());
+        if let Step::Package = step {
+            forget_unpacked_packages()?;
+        }
         let mut command = step.command();
         command.current_dir(project_root());
         let status = command
@@ -419,6 +422,44 @@ fn run_steps(steps: &[Step]) -> Result<(), String> {
         "xtask: all steps passed in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `cargo package` unpacks the packages it verifies the others against into
+/// `$CARGO_HOME/registry/src/-<hash of the target dir>/` and reuses a copy of the same name
+/// and version from an earlier run, even when the crate has changed since (a new module then
+/// "does not exist"). Removing our crates' copies first makes each run verify the tree as it is.
+fn forget_unpacked_packages() -> Result<(), String> {
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(sources) = cargo_home.map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(()); // nothing unpacked yet
+    };
+    for registry in registries.flatten() {
+        // Local registries are named `-<hash>`; crates.io's copies are left alone.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let unpacked = std::fs::read_dir(registry.path()).into_iter().flatten();
+        for copy in unpacked.flatten() {
+            if copy
+                .file_name()
+                .to_string_lossy()
+                .starts_with("buildrunner-")
+            {
+                std::fs::remove_dir_all(copy.path()).map_err(|e| {
+                    format!(
+                        "cannot remove the stale copy {}: {e}",
+                        copy.path().display()
+                    )
+                })?;
+            }
+        }
+    }
     Ok(())
 }
 
