@@ -10,13 +10,13 @@
 //! |---|---|---|
 //! | [`CALLS_TOTAL`] | counter | `backend`, `operation`, `outcome` |
 //! | [`CALL_DURATION_SECONDS`] | histogram | `backend`, `operation`, `outcome` |
-//! | [`WEBHOOKS_TOTAL`] | counter | `backend`, `result` |
+//! | [`WEBHOOKS_TOTAL`] | counter | `backend`, `result`, `reason` (refusals only) |
 //!
 //! `operation` is `trigger`, `status`, `status_many` or `cancel`; `outcome` is `ok` or the
 //! [`Error::kind`](crate::Error::kind) of the error (for `status_many`, of the first build
 //! that failed). A webhook's `result` is `accepted` (it names a build and a status),
-//! `ignored` (verified, but about nothing a runner follows, or a repeat), `unauthenticated`
-//! or `too_large`. No label carries a build id, a queue or anything else without a bound.
+//! `ignored` (verified, but about nothing a runner follows, or a repeat) or `refused`, with
+//! `reason` `unauthenticated` (401) or `too_large` (413). No label carries a build id, a queue or anything else without a bound.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,7 +35,8 @@ pub const CALLS_TOTAL: &str = "buildrunner_calls_total";
 /// Histogram: how long calls through the trait took, retries and rate-limit waits included.
 pub const CALL_DURATION_SECONDS: &str = "buildrunner_call_duration_seconds";
 
-/// Counter: webhook deliveries the runner's receiver was given, by backend and result.
+/// Counter: webhook deliveries the runner's receiver was given, by backend and result (and
+/// for refusals, the reason).
 pub const WEBHOOKS_TOTAL: &str = "buildrunner_webhooks_total";
 
 /// A runner that records a metric and a span for every call, then passes it on unchanged.
@@ -214,17 +215,18 @@ impl WebhookReceiver for InstrumentedWebhooks {
             // A runner's receiver does not come and go; this is only for completeness.
             None => Ok(WebhookEvent::ignored("the runner reads no webhooks")),
         };
-        let label = match &result {
-            Ok(WebhookEvent::Build { .. }) => "accepted",
-            Ok(WebhookEvent::Ignored { .. }) => "ignored",
-            Err(WebhookError::Unauthenticated { .. }) => "unauthenticated",
-            Err(WebhookError::TooLarge { .. }) => "too_large",
-        };
-        metrics::counter!(
-            WEBHOOKS_TOTAL,
-            "backend" => self.runner.backend_name(),
-            "result" => label,
-        )
+        let backend = self.runner.backend_name();
+        let refused = |reason: &'static str| metrics::counter!(WEBHOOKS_TOTAL, "backend" => backend, "result" => "refused", "reason" => reason);
+        match &result {
+            Ok(WebhookEvent::Build { .. }) => {
+                metrics::counter!(WEBHOOKS_TOTAL, "backend" => backend, "result" => "accepted")
+            }
+            Ok(WebhookEvent::Ignored { .. }) => {
+                metrics::counter!(WEBHOOKS_TOTAL, "backend" => backend, "result" => "ignored")
+            }
+            Err(WebhookError::Unauthenticated { .. }) => refused("unauthenticated"),
+            Err(WebhookError::TooLarge { .. }) => refused("too_large"),
+        }
         .increment(1);
         result
     }

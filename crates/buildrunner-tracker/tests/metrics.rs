@@ -1,4 +1,4 @@
-//! Metrics and spans, recorded while real scenarios run against the Buildkite emulator: a
+//! Metrics, recorded while real scenarios run against the Buildkite emulator: a
 //! 503 retried, a 429 waited out, a create whose answer was lost and found again by its key,
 //! webhooks refused and ignored, builds followed to their verdicts. Each test runs on its own
 //! current-thread runtime inside its own recorder, so counts are exact.
@@ -10,18 +10,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
-use buildrunner_api::instrument::Instrumented;
+mod common;
+
+use buildkite_emulator::Emulated;
 use buildrunner_api::{
-    BuildId, BuildRunner, Change, TriggerRequest, WebhookDelivery, WebhookError, WebhookEvent,
+    BuildId, Change, TriggerRequest, WebhookDelivery, WebhookError, WebhookEvent,
 };
-use buildrunner_http::Token;
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
+use common::{HOOK_SECRET, TOKEN, emulator, request, runner};
 use emulator_engine::{Fault, FaultTarget};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-
-const TOKEN: &str = "metrics-test-token-s3cr3t";
-const HOOK_SECRET: &str = "metrics-hook-s3cr3t";
 
 /// Runs `scenario` on a fresh current-thread runtime with a recorder of its own.
 fn recorded<F: Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Recorded {
@@ -97,36 +95,6 @@ impl Recorded {
             .map(|(name, n)| (name.as_str(), *n))
             .collect()
     }
-}
-
-async fn emulator() -> Emulator {
-    let config = EmulatorConfig::new(TOKEN).with_timings(
-        Duration::from_millis(30),
-        Duration::from_millis(100),
-        Duration::from_millis(30),
-    );
-    Emulator::start(config).await.unwrap()
-}
-
-/// A registry-style runner (instrumented) on the emulator, retrying fast.
-fn runner(emulator: &Emulator, webhooks: bool) -> Arc<dyn BuildRunner> {
-    let mut config = buildrunner_buildkite::BuildkiteConfig::new("acme", "app")
-        .unwrap()
-        .with_api_url(&emulator.url())
-        .unwrap();
-    config.http.max_retries = 3;
-    config.http.initial_backoff = Duration::from_millis(5);
-    if webhooks {
-        config.webhook_secret = Some(Token::new(HOOK_SECRET).unwrap());
-    }
-    let runner =
-        buildrunner_buildkite::BuildkiteRunner::new("q", config, Token::new(TOKEN).unwrap())
-            .unwrap();
-    Arc::new(Instrumented::new(Arc::new(runner), "q"))
-}
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
 }
 
 #[test]
@@ -323,11 +291,11 @@ fn webhooks_are_counted_by_what_the_receiver_made_of_them() {
                 1
             ),
             (
-                "buildrunner_webhooks_total{backend=\"buildkite\",result=\"too_large\"}",
+                "buildrunner_webhooks_total{backend=\"buildkite\",reason=\"too_large\",result=\"refused\"}",
                 1
             ),
             (
-                "buildrunner_webhooks_total{backend=\"buildkite\",result=\"unauthenticated\"}",
+                "buildrunner_webhooks_total{backend=\"buildkite\",reason=\"unauthenticated\",result=\"refused\"}",
                 1
             ),
         ])
@@ -501,141 +469,4 @@ fn no_label_carries_a_token_url_query_or_build_id_in_any_scenario() {
     });
     assert!(recorded.counters.len() > 5, "{recorded:#?}");
     assert_labels_are_bounded(&recorded, &ids.lock().unwrap());
-}
-
-#[test]
-fn request_spans_follow_the_opentelemetry_http_client_conventions() {
-    let spans = Arc::new(Mutex::new(Vec::new()));
-    let subscriber = {
-        use tracing_subscriber::layer::SubscriberExt;
-        tracing_subscriber::registry().with(SpanLog(Arc::clone(&spans)))
-    };
-    let id = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let emulator = emulator().await;
-            let runner = runner(&emulator, false);
-            let id = runner.trigger(&request("https://x/1")).await.unwrap();
-            emulator.inject(FaultTarget::Method("GET"), 1, Fault::Status(503));
-            runner.status(&id).await.unwrap();
-            id
-        })
-    });
-    let spans = spans.lock().unwrap();
-    let field = |span: &LoggedSpan, name: &str| span.fields.get(name).cloned();
-    let status_call = spans
-        .iter()
-        .find(|s| s.name == "buildrunner.status")
-        .expect("a span for the status call");
-    assert_eq!(
-        field(status_call, "buildrunner.backend").as_deref(),
-        Some("buildkite")
-    );
-    assert_eq!(
-        field(status_call, "buildrunner.queue").as_deref(),
-        Some("q")
-    );
-    assert_eq!(
-        field(status_call, "buildrunner.build_id").as_deref(),
-        Some(id.as_str())
-    );
-    let gets: Vec<&LoggedSpan> = spans
-        .iter()
-        .filter(|s| {
-            s.name == "http_request" && field(s, "http.request.method").as_deref() == Some("GET")
-        })
-        .collect();
-    assert_eq!(gets.len(), 2, "one per attempt: {spans:#?}");
-    let codes: Vec<_> = gets
-        .iter()
-        .map(|s| field(s, "http.response.status_code"))
-        .collect();
-    assert_eq!(codes, [Some("503".to_owned()), Some("200".to_owned())]);
-    assert_eq!(field(gets[0], "error.type").as_deref(), Some("503"));
-    assert_eq!(field(gets[0], "otel.status_code").as_deref(), Some("ERROR"));
-    assert_eq!(field(gets[1], "error.type"), None);
-    for span in &gets {
-        assert_eq!(field(span, "otel.name").as_deref(), Some("GET"));
-        assert_eq!(field(span, "otel.kind").as_deref(), Some("client"));
-        assert_eq!(field(span, "server.address").as_deref(), Some("127.0.0.1"));
-        assert!(field(span, "server.port").is_some());
-        assert_eq!(
-            field(span, "url.path").as_deref(),
-            Some("/v2/organizations/acme/pipelines/app/builds/1")
-        );
-        assert_eq!(span.parent.as_deref(), Some("buildrunner.status"));
-    }
-    for span in spans.iter() {
-        for (name, value) in &span.fields {
-            assert!(
-                !value.contains(TOKEN) && !value.contains('?'),
-                "{} {name}={value:?}",
-                span.name
-            );
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct LoggedSpan {
-    name: &'static str,
-    parent: Option<String>,
-    fields: BTreeMap<String, String>,
-}
-
-/// A layer that keeps every span's name, parent and fields (as recorded, in the end).
-struct SpanLog(Arc<Mutex<Vec<LoggedSpan>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-/// The index of a span's entry in the log, kept in the span's extensions.
-struct Logged(usize);
-
-impl<S> tracing_subscriber::Layer<S> for SpanLog
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = BTreeMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        let span = ctx.span(id).unwrap();
-        let parent = span.parent().map(|p| p.name().to_owned());
-        let mut log = self.0.lock().unwrap();
-        log.push(LoggedSpan {
-            name: attrs.metadata().name(),
-            parent,
-            fields,
-        });
-        span.extensions_mut().insert(Logged(log.len() - 1));
-    }
-
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let span = ctx.span(id).unwrap();
-        if let Some(Logged(index)) = span.extensions().get::<Logged>() {
-            values.record(&mut Fields(&mut self.0.lock().unwrap()[*index].fields));
-        }
-    }
 }
