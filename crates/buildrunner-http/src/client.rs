@@ -414,6 +414,32 @@ impl HttpClient {
             .await
             .map_err(|wait| SendError::RateBudget { wait })?;
         self.labels.budget_wait(waiting.elapsed());
+        let (status, headers, body) = self.exchange(op, request, credential).await?;
+        let rate = self
+            .scheme
+            .observe(status, &headers, &body, SystemTime::now());
+        self.budget.observe(&rate).await;
+        self.labels
+            .rate(&telemetry::operation_label(op.name), &rate);
+        Ok((
+            Reply {
+                status,
+                headers,
+                body,
+                rate,
+            },
+            minted_used,
+        ))
+    }
+
+    /// Sends `request` with `credential` and reads the answer within the cap, in a span of
+    /// its own, counting it by how it ended.
+    async fn exchange(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        credential: Option<(HeaderName, HeaderValue)>,
+    ) -> std::result::Result<(StatusCode, header::HeaderMap, Vec<u8>), SendError> {
         let method = &request.method;
         let span = telemetry::request_span(self.backend, op.name, method, &request.url);
         let operation = telemetry::operation_label(op.name);
@@ -451,33 +477,20 @@ impl HttpClient {
                 telemetry::status_class(status),
                 started.elapsed(),
             );
-            Ok((status, headers, body?))
+            let body = body?;
+            tracing::debug!(
+                backend = self.backend,
+                op = op.name,
+                subject = %op.subject,
+                %method,
+                status = status.as_u16(),
+                bytes = body.len(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            Ok((status, headers, body))
         };
-        let (status, headers, body) = answer.instrument(span).await?;
-        let rate = self
-            .scheme
-            .observe(status, &headers, &body, SystemTime::now());
-        self.budget.observe(&rate).await;
-        self.labels.rate(&operation, &rate);
-        tracing::debug!(
-            backend = self.backend,
-            op = op.name,
-            subject = %op.subject,
-            %method,
-            status = status.as_u16(),
-            bytes = body.len(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "request"
-        );
-        Ok((
-            Reply {
-                status,
-                headers,
-                body,
-                rate,
-            },
-            minted_used,
-        ))
+        answer.instrument(span).await
     }
 
     /// A request that is safe to repeat (GET, cancel): transient statuses and transport
