@@ -470,3 +470,34 @@ fn no_label_carries_a_token_url_query_or_build_id_in_any_scenario() {
     assert!(recorded.counters.len() > 5, "{recorded:#?}");
     assert_labels_are_bounded(&recorded, &ids.lock().unwrap());
 }
+
+#[test]
+fn a_batch_with_one_unknown_build_is_counted_by_that_failure() {
+    let recorded = recorded(|| async {
+        let emulator = emulator().await;
+        let runner = runner(&emulator, false);
+        let id = runner.trigger(&request("https://x/1")).await.unwrap();
+        let unknown = BuildId::new("acme/app/999");
+        let answers = runner.status_many(&[id.clone(), unknown]).await;
+        assert!(answers[0].is_ok() && answers[1].is_err(), "{answers:?}");
+        runner.cancel(&id).await.unwrap();
+    });
+    assert_eq!(
+        recorded.counters_of("buildrunner_calls_total"),
+        BTreeMap::from([
+            (
+                "buildrunner_calls_total{backend=\"buildkite\",operation=\"cancel\",outcome=\"ok\"}",
+                1
+            ),
+            (
+                "buildrunner_calls_total{backend=\"buildkite\",operation=\"status_many\",outcome=\"not_found\"}",
+                1
+            ),
+            (
+                "buildrunner_calls_total{backend=\"buildkite\",operation=\"trigger\",outcome=\"ok\"}",
+                1
+            ),
+        ]),
+        "{recorded:#?}"
+    );
+}
