@@ -43,7 +43,7 @@ pub mod webhook;
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, Result};
 pub use registry::{BackendRegistration, QueueConfig};
-pub use runner::{BuildRunner, STATUS_MANY_CONCURRENCY, status_one_by_one};
+pub use runner::{BuildRunner, STATUS_MANY_CONCURRENCY, status_each, status_one_by_one};
 pub use types::{
     BuildId, BuildMetadata, BuildReport, BuildStatus, Change, MAX_IDEMPOTENCY_KEY_LEN,
     TriggerRequest, TriggerRequestBuilder,

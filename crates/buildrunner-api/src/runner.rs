@@ -105,10 +105,21 @@ pub async fn status_one_by_one<R: BuildRunner + ?Sized>(
     runner: &R,
     ids: &[BuildId],
 ) -> Vec<Result<BuildReport>> {
+    status_each(ids, |id| runner.status(id)).await
+}
+
+/// `status(id)` for every id, at most [`STATUS_MANY_CONCURRENCY`] at once, answers in the
+/// order of `ids`: [`status_one_by_one`] for code that has a status function rather than a
+/// [`BuildRunner`] (a backend's own calls).
+pub async fn status_each<'a, F, Fut>(ids: &'a [BuildId], status: F) -> Vec<Result<BuildReport>>
+where
+    F: FnMut(&'a BuildId) -> Fut,
+    Fut: std::future::Future<Output = Result<BuildReport>>,
+{
     use futures_util::stream::{self, StreamExt};
-    // The calls are made up front (a boxed future does nothing until polled), which keeps
+    // The calls are made up front (a future does nothing until polled), which keeps
     // the stream's item type free of the closure's lifetimes.
-    let calls: Vec<_> = ids.iter().map(|id| runner.status(id)).collect();
+    let calls: Vec<_> = ids.iter().map(status).collect();
     stream::iter(calls)
         .buffered(STATUS_MANY_CONCURRENCY)
         .collect()

@@ -1,12 +1,13 @@
-//! The [`BuildRunner`] implementation: trigger, status and cancel over Buildkite REST v2.
+//! The [`HttpBackend`] implementation behind the runner: trigger, status and cancel over Buildkite REST v2.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result, TriggerRequest,
-    status_one_by_one,
+    BuildId, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    WebhookReceiver, status_each,
 };
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
 use serde::Serialize;
 
 use crate::NAME;
@@ -14,7 +15,6 @@ use crate::config::BuildkiteConfig;
 use crate::core::BuildkiteCore;
 use crate::graphql::{BUILDS_PER_QUERY, GraphQlCore};
 use crate::model::{ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY};
-use buildrunner_http::Token;
 
 /// What the Buildkite backend can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -46,9 +46,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// [`HttpRunner::new`] fails with [`Error::Configuration`] when the HTTP client cannot be
+/// built or the token cannot be sent in a header.
+pub type BuildkiteRunner = HttpRunner<Buildkite>;
+
+/// Buildkite's calls over REST v2 (and GraphQL for `status_many`), for [`BuildkiteRunner`].
 #[derive(Debug)]
-pub struct BuildkiteRunner {
-    queue: String,
+pub struct Buildkite {
     core: BuildkiteCore,
 }
 
@@ -61,26 +66,7 @@ struct CreateBuild<'a> {
     meta_data: BTreeMap<&'static str, &'a str>,
 }
 
-impl BuildkiteRunner {
-    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
-    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let key = request.idempotency_key();
-        if let Some(key) = key
-            && let Some(number) = self.core.find_by_key(key).await?
-        {
-            tracing::info!(
-                number,
-                "idempotency key already used; returning the existing build"
-            );
-            return Ok(self.core.ids.format(number));
-        }
-        let body = self.create_body(request)?;
-        let number = self.core.create_build(&body, key).await?;
-        let id = self.core.ids.format(number);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
-        Ok(id)
-    }
-
+impl Buildkite {
     /// What `status_many` answers when a GraphQL request failed: a rate limit is every
     /// build's answer (REST shares the organization's limits, so do not spend it instead);
     /// a token without GraphQL access switches this runner to REST for good; anything else
@@ -107,41 +93,16 @@ impl BuildkiteRunner {
             Error::Unauthenticated { .. } | Error::PermissionDenied { .. } => {
                 tracing::warn!(%error, "the token cannot use Buildkite's GraphQL API; status_many uses REST from now on");
                 graphql.disable();
-                status_one_by_one(self, ids).await
+                status_each(ids, |id| self.status(id)).await
             }
             error => {
                 tracing::warn!(%error, "a GraphQL status_many failed; asking REST this time");
-                status_one_by_one(self, ids).await
+                status_each(ids, |id| self.status(id)).await
             }
         }
     }
 
-    /// A runner that creates builds for `queue` in the configured pipeline.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Configuration`] when the HTTP client cannot be built or the token cannot be
-    /// sent in a header.
-    pub fn new(queue: impl Into<String>, config: BuildkiteConfig, token: Token) -> Result<Self> {
-        Ok(BuildkiteRunner {
-            queue: queue.into(),
-            core: BuildkiteCore::new(config, &token)?,
-        })
-    }
-
-    /// The registry's factory: options from the queue table, token from its env var.
-    pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
-        let (built, token) = BuildkiteConfig::from_queue(config)?;
-        BuildkiteRunner::new(config.queue.clone(), built, token)
-            .map_err(|e| config.in_context(NAME, e))
-    }
-
-    /// The configuration this runner uses.
-    pub fn config(&self) -> &BuildkiteConfig {
-        &self.core.config
-    }
-
-    fn create_body(&self, request: &TriggerRequest) -> Result<Vec<u8>> {
+    fn create_body(&self, queue: &str, request: &TriggerRequest) -> Result<Vec<u8>> {
         let config = &self.core.config;
         let mut meta_data = BTreeMap::new();
         if let Some(key) = request.idempotency_key() {
@@ -149,13 +110,13 @@ impl BuildkiteRunner {
         }
         let message = match &config.message {
             Some(message) => message.clone(),
-            None => default_message(&self.queue, request),
+            None => default_message(queue, request),
         };
         let body = CreateBuild {
             commit: &config.commit,
             branch: &config.branch,
             message,
-            env: sq_variables(&self.queue, request),
+            env: sq_variables(queue, request),
             meta_data,
         };
         serde_json::to_vec(&body).map_err(|e| Error::InvalidRequest {
@@ -186,23 +147,53 @@ fn sq_variables(queue: &str, request: &TriggerRequest) -> BTreeMap<&'static str,
 }
 
 #[async_trait]
-impl BuildRunner for BuildkiteRunner {
-    fn backend_name(&self) -> &'static str {
-        NAME
+impl HttpBackend for Buildkite {
+    const NAME: &'static str = NAME;
+    type Config = BuildkiteConfig;
+    type Credential = Token;
+
+    fn new(config: BuildkiteConfig, token: Token) -> Result<Self> {
+        Ok(Buildkite {
+            core: BuildkiteCore::new(config, &token)?,
+        })
+    }
+
+    fn read_queue(queue: &QueueConfig) -> Result<(BuildkiteConfig, Token)> {
+        BuildkiteConfig::from_queue(queue)
+    }
+
+    fn config(&self) -> &BuildkiteConfig {
+        &self.core.config
+    }
+
+    fn client(&self) -> &HttpClient {
+        &self.core.http
     }
 
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
     }
 
-    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
         self.core.webhooks.as_deref()
     }
 
-    async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
+    async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let key = request.idempotency_key();
-        let trigger = || self.trigger_unlocked(request);
-        self.core.http.with_key_held(key, trigger).await
+        if let Some(key) = key
+            && let Some(number) = self.core.find_by_key(key).await?
+        {
+            tracing::info!(
+                number,
+                "idempotency key already used; returning the existing build"
+            );
+            return Ok(self.core.ids.format(number));
+        }
+        let body = self.create_body(queue, request)?;
+        let number = self.core.create_build(&body, key).await?;
+        let id = self.core.ids.format(number);
+        tracing::info!(build = %id, queue, "triggered");
+        Ok(id)
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
@@ -216,7 +207,7 @@ impl BuildRunner for BuildkiteRunner {
     /// budget of 20,000 points per 5 minutes instead of REST's 200 requests a minute.
     async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
         let Some(graphql) = self.core.graphql.as_ref().filter(|g| g.enabled()) else {
-            return status_one_by_one(self, ids).await;
+            return status_each(ids, |id| self.status(id)).await;
         };
         let parsed: Vec<Result<u64>> = ids.iter().map(|id| self.core.ids.parse(id)).collect();
         let numbers: Vec<u64> = parsed

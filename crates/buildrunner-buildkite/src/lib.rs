@@ -57,7 +57,7 @@ mod webhook {
 
 use buildrunner_api::registry::BackendRegistration;
 
-pub use backend::{BuildkiteRunner, CAPABILITIES};
+pub use backend::{Buildkite, BuildkiteRunner, CAPABILITIES};
 pub use buildrunner_http::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Token};
 pub use config::{BuildkiteConfig, DEFAULT_API_URL, DEFAULT_GRAPHQL_URL, DEFAULT_TOKEN_ENV};
 pub use model::{

@@ -1,4 +1,4 @@
-//! The [`BuildRunner`] implementation: trigger, status and cancel over GitHub Actions.
+//! The [`HttpBackend`] implementation behind the runner: trigger, status and cancel over GitHub Actions.
 
 use std::time::SystemTime;
 
@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result, TriggerRequest,
-    status_one_by_one,
+    BuildId, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    WebhookReceiver, status_each,
 };
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner};
 
 use crate::core::{Dispatched, GitHubCore, KEY_LOOKBACK};
 use crate::model::{WorkflowRun, dispatch_inputs};
@@ -43,15 +44,60 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// [`HttpRunner::new`] fails with [`Error::Configuration`] when the client cannot be built, a
+/// credential cannot be sent in a header, an App key is not an RSA PEM key, or dispatches
+/// would carry more than 25 inputs.
+pub type GitHubActionsRunner = HttpRunner<GitHubActions>;
+
+/// GitHub Actions' calls (workflow dispatch, runs, cancel), for [`GitHubActionsRunner`].
 #[derive(Debug)]
-pub struct GitHubActionsRunner {
-    queue: String,
+pub struct GitHubActions {
     core: GitHubCore,
 }
 
-impl GitHubActionsRunner {
-    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
-    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
+/// A fresh dispatch id: 32 hex digits.
+fn dispatch_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+#[async_trait]
+impl HttpBackend for GitHubActions {
+    const NAME: &'static str = NAME;
+    type Config = GitHubActionsConfig;
+    type Credential = Credentials;
+
+    fn new(config: GitHubActionsConfig, credentials: Credentials) -> Result<Self> {
+        config.check_inputs()?;
+        Ok(GitHubActions {
+            core: GitHubCore::new(config, &credentials)?,
+        })
+    }
+
+    fn read_queue(queue: &QueueConfig) -> Result<(GitHubActionsConfig, Credentials)> {
+        GitHubActionsConfig::from_queue(queue)
+    }
+
+    fn config(&self) -> &GitHubActionsConfig {
+        &self.core.config
+    }
+
+    fn client(&self) -> &HttpClient {
+        &self.core.http
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            idempotent_trigger: self.core.config.key_input.is_some(),
+            ..CAPABILITIES
+        }
+    }
+
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
+        self.core.webhooks.as_deref()
+    }
+
+    async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let config = &self.core.config;
         let started = SystemTime::now();
         let key = match (&config.key_input, request.idempotency_key()) {
@@ -69,7 +115,7 @@ impl GitHubActionsRunner {
             (Some(_), None) => Some(dispatch_id()),
         };
         let named_key = config.key_input.as_deref().zip(key.as_deref());
-        let inputs = dispatch_inputs(&config.extra_inputs, &self.queue, request, named_key);
+        let inputs = dispatch_inputs(&config.extra_inputs, queue, request, named_key);
         let run_id = match self.core.dispatch(&inputs, key.as_deref()).await? {
             Dispatched::Run(run_id) => run_id,
             Dispatched::NoDetails => match &key {
@@ -87,68 +133,8 @@ impl GitHubActionsRunner {
             },
         };
         let id = self.core.ids.format(run_id);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
+        tracing::info!(build = %id, queue, "triggered");
         Ok(id)
-    }
-
-    /// A runner that dispatches the configured workflow for `queue`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Configuration`] when the client cannot be built, a credential cannot be sent
-    /// in a header, an App key is not an RSA PEM key, or dispatches would carry more than
-    /// 25 inputs.
-    pub fn new(
-        queue: impl Into<String>,
-        config: GitHubActionsConfig,
-        credentials: Credentials,
-    ) -> Result<Self> {
-        config.check_inputs()?;
-        Ok(GitHubActionsRunner {
-            queue: queue.into(),
-            core: GitHubCore::new(config, &credentials)?,
-        })
-    }
-
-    /// The registry's factory.
-    pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
-        let (built, credentials) = GitHubActionsConfig::from_queue(config)?;
-        GitHubActionsRunner::new(config.queue.clone(), built, credentials)
-            .map_err(|e| config.in_context(NAME, e))
-    }
-
-    /// The configuration this runner uses.
-    pub fn config(&self) -> &GitHubActionsConfig {
-        &self.core.config
-    }
-}
-
-/// A fresh dispatch id: 32 hex digits.
-fn dispatch_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
-}
-
-#[async_trait]
-impl BuildRunner for GitHubActionsRunner {
-    fn backend_name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            idempotent_trigger: self.core.config.key_input.is_some(),
-            ..CAPABILITIES
-        }
-    }
-
-    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
-        self.core.webhooks.as_deref()
-    }
-
-    async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let key = request.idempotency_key();
-        let trigger = || self.trigger_unlocked(request);
-        self.core.http.with_key_held(key, trigger).await
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
@@ -164,13 +150,13 @@ impl BuildRunner for GitHubActionsRunner {
             .filter(|id| self.core.ids.parse(id).is_ok())
             .count();
         if wanted < 2 {
-            return status_one_by_one(self, ids).await;
+            return status_each(ids, |id| self.status(id)).await;
         }
         let recent = match self.core.recent_runs().await {
             Ok(runs) => runs,
             Err(error) => {
                 tracing::debug!(%error, "the runs list failed; asking run by run");
-                return status_one_by_one(self, ids).await;
+                return status_each(ids, |id| self.status(id)).await;
             }
         };
         let by_id: HashMap<u64, &WorkflowRun> = recent.iter().map(|run| (run.id, run)).collect();
@@ -187,7 +173,9 @@ impl BuildRunner for GitHubActionsRunner {
             .filter(|(_, answer)| answer.is_none())
             .map(|(id, _)| id.clone())
             .collect();
-        let mut rest = status_one_by_one(self, &missing).await.into_iter();
+        let mut rest = status_each(&missing, |id| self.status(id))
+            .await
+            .into_iter();
         listed
             .into_iter()
             .map(|answer| {

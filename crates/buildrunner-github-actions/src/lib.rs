@@ -51,7 +51,7 @@ mod webhook {
 
 use buildrunner_api::registry::BackendRegistration;
 
-pub use backend::{CAPABILITIES, GitHubActionsRunner};
+pub use backend::{CAPABILITIES, GitHubActions, GitHubActionsRunner};
 pub use buildrunner_http::Token;
 pub use config::{
     Credentials, DEFAULT_API_URL, DEFAULT_KEY_INPUT, DEFAULT_TOKEN_ENV, GitHubActionsConfig,

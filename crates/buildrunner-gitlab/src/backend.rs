@@ -1,11 +1,11 @@
-//! The [`BuildRunner`] implementation: trigger, status and cancel over GitLab's pipelines API.
+//! The [`HttpBackend`] implementation behind the runner: trigger, status and cancel over GitLab's pipelines API.
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildMetadata, BuildReport, BuildRunner, Capabilities, Error, QueueConfig, Result,
-    TriggerRequest,
+    BuildId, BuildMetadata, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    WebhookReceiver,
 };
-use buildrunner_http::Token;
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
 
 use crate::core::{GitLabCore, Variable};
 use crate::model::{
@@ -50,67 +50,22 @@ const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// [`HttpRunner::new`] fails with [`Error::Configuration`] when the client cannot be built or
+/// the token cannot be sent in a header.
+pub type GitLabRunner = HttpRunner<GitLab>;
+
+/// GitLab's pipeline calls, for [`GitLabRunner`].
 #[derive(Debug)]
-pub struct GitLabRunner {
-    queue: String,
+pub struct GitLab {
     core: GitLabCore,
 }
 
-impl GitLabRunner {
-    /// Looks the idempotency key up, then creates; `trigger` runs it holding the key.
-    async fn trigger_unlocked(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                if let Some(pipeline) = self.core.find_by_key(key).await? {
-                    tracing::info!(
-                        pipeline,
-                        "idempotency key already used; returning the existing pipeline"
-                    );
-                    return Ok(self.core.ids.format(pipeline));
-                }
-                Some(key.to_owned())
-            }
-            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
-        };
-        let variables = self.variables(request, key.as_deref());
-        let pipeline = self
-            .core
-            .create_pipeline(&variables, key.as_deref())
-            .await?;
-        let id = self.core.ids.format(pipeline);
-        tracing::info!(build = %id, queue = %self.queue, "triggered");
-        Ok(id)
-    }
-
-    /// A runner that creates pipelines for `queue` in the configured project.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Configuration`] when the client cannot be built or the token cannot be sent
-    /// in a header.
-    pub fn new(queue: impl Into<String>, config: GitLabConfig, token: Token) -> Result<Self> {
-        Ok(GitLabRunner {
-            queue: queue.into(),
-            core: GitLabCore::new(config, &token)?,
-        })
-    }
-
-    /// The registry's factory.
-    pub(crate) fn from_queue(config: &QueueConfig) -> Result<Self> {
-        let (built, token) = GitLabConfig::from_queue(config)?;
-        GitLabRunner::new(config.queue.clone(), built, token)
-            .map_err(|e| config.in_context(NAME, e))
-    }
-
-    /// The configuration this runner uses.
-    pub fn config(&self) -> &GitLabConfig {
-        &self.core.config
-    }
-
+impl GitLab {
     /// The `SQ_*` variables, and the key variable.
     fn variables<'a>(
         &'a self,
+        queue: &str,
         request: &TriggerRequest,
         key: Option<&'a str>,
     ) -> Vec<Variable<'a>> {
@@ -125,7 +80,7 @@ impl GitLabRunner {
             },
             Variable {
                 key: VAR_QUEUE,
-                value: self.queue.clone(),
+                value: queue.to_owned(),
             },
         ];
         if let Some(metadata) = request.metadata_json() {
@@ -145,9 +100,27 @@ impl GitLabRunner {
 }
 
 #[async_trait]
-impl BuildRunner for GitLabRunner {
-    fn backend_name(&self) -> &'static str {
-        NAME
+impl HttpBackend for GitLab {
+    const NAME: &'static str = NAME;
+    type Config = GitLabConfig;
+    type Credential = Token;
+
+    fn new(config: GitLabConfig, token: Token) -> Result<Self> {
+        Ok(GitLab {
+            core: GitLabCore::new(config, &token)?,
+        })
+    }
+
+    fn read_queue(queue: &QueueConfig) -> Result<(GitLabConfig, Token)> {
+        GitLabConfig::from_queue(queue)
+    }
+
+    fn config(&self) -> &GitLabConfig {
+        &self.core.config
+    }
+
+    fn client(&self) -> &HttpClient {
+        &self.core.http
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -155,14 +128,33 @@ impl BuildRunner for GitLabRunner {
         capabilities(config.key_variable.is_some(), config.read_variables)
     }
 
-    fn webhooks(&self) -> Option<&dyn buildrunner_api::WebhookReceiver> {
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
         self.core.webhooks.as_deref()
     }
 
-    async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
-        let key = request.idempotency_key();
-        let trigger = || self.trigger_unlocked(request);
-        self.core.http.with_key_held(key, trigger).await
+    async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
+        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(pipeline) = self.core.find_by_key(key).await? {
+                    tracing::info!(
+                        pipeline,
+                        "idempotency key already used; returning the existing pipeline"
+                    );
+                    return Ok(self.core.ids.format(pipeline));
+                }
+                Some(key.to_owned())
+            }
+            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
+        };
+        let variables = self.variables(queue, request, key.as_deref());
+        let pipeline = self
+            .core
+            .create_pipeline(&variables, key.as_deref())
+            .await?;
+        let id = self.core.ids.format(pipeline);
+        tracing::info!(build = %id, queue, "triggered");
+        Ok(id)
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {

@@ -45,7 +45,7 @@ mod webhook {
 
 use buildrunner_api::registry::BackendRegistration;
 
-pub use backend::{CAPABILITIES, GitLabRunner};
+pub use backend::{CAPABILITIES, GitLab, GitLabRunner};
 pub use buildrunner_http::Token;
 pub use config::{DEFAULT_API_URL, DEFAULT_KEY_VARIABLE, DEFAULT_TOKEN_ENV, GitLabConfig};
 pub use model::{

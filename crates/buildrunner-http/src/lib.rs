@@ -11,6 +11,8 @@
 //!   [`RateScheme`], kept in a pluggable [`BudgetStore`]: in-process, or (feature `redis`,
 //!   option `rate_budget_url`) in Redis with idempotency-key locks ([`HttpClient::hold_key`]),
 //!   shared by replicas.
+//! - [`HttpRunner`]: the `BuildRunner` of any [`HttpBackend`] (a backend's CI calls): the
+//!   queue, the constructors, the registry's factory and a trigger that holds its key.
 //! - [`Token`]: a secret that never prints; [`parse_api_url`]: `https`, or `http` on loopback.
 //! - [`HttpOptionKeys`]: the queue options every HTTP backend accepts.
 //! - [`telemetry`]: the metrics (through the `metrics` facade) and the OpenTelemetry-style
@@ -30,6 +32,7 @@ mod numbered_id;
 mod options;
 pub mod rate;
 mod reply;
+mod runner;
 pub mod telemetry;
 mod token;
 #[cfg(feature = "webhooks")]
@@ -46,6 +49,7 @@ pub use options::{
 };
 pub use rate::{BudgetKey, BudgetStore, RateObservation, RateScheme};
 pub use reply::{Operation, Reply, human_message};
+pub use runner::{HttpBackend, HttpRunner};
 pub use token::Token;
 
 /// Re-exported so backends name the same types the client uses.
