@@ -7,15 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
-use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, TriggerRequest};
+use buildrunner_api::{BuildId, BuildRunner, BuildStatus};
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
 use buildrunner_noop::NoopRunner;
+use buildrunner_testkit::request;
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use tokio::sync::mpsc::Receiver;
-
-fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
 
 fn quick(min_ms: u64) -> TrackerOptions {
     TrackerOptions {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, TriggerRequest};
+use buildrunner_api::{BuildId, BuildRunner, BuildStatus};
 use buildrunner_http::Token;
 use buildrunner_tracker::listener::{WebhookListener, WebhookRoute};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
@@ -147,8 +147,7 @@ async fn follow(
         } else {
             ("", BuildStatus::Succeeded)
         };
-        let request =
-            TriggerRequest::new(vec![Change::new([format!("https://x/{i}{marker}")])]).unwrap();
+        let request = buildrunner_testkit::request(&format!("https://x/{i}{marker}"));
         let id = platform.runner.trigger(&request).await.unwrap();
         tracker.follow(id.clone());
         expected.insert(id, status);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildkite_emulator::{Emulator, EmulatorConfig};
+use buildrunner_api::BuildRunner;
 use buildrunner_api::instrument::Instrumented;
-use buildrunner_api::{BuildRunner, Change, TriggerRequest};
 use buildrunner_http::Token;
 
 /// The emulator's token; no metric label or span field may carry it.
@@ -42,7 +42,4 @@ pub fn runner(emulator: &Emulator, webhooks: bool) -> Arc<dyn BuildRunner> {
     Arc::new(Instrumented::new(Arc::new(runner), "q"))
 }
 
-/// A trigger of one change.
-pub fn request(uri: &str) -> TriggerRequest {
-    TriggerRequest::new(vec![Change::new([uri])]).unwrap()
-}
+pub use buildrunner_testkit::request;
