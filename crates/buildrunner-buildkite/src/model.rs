@@ -198,7 +198,7 @@ pub fn decode_build_response(
 /// `docs/backends/buildkite.md` maps them, and strings it does not know. The one table the unit,
 /// property and fuzz tests check the mapping against (the mapping itself is a `match`, so the
 /// table is an independent statement of it).
-pub const STATE_TABLE: [(&str, bool, BuildStatus); 20] = [
+pub const STATE_TABLE: [(&str, bool, BuildStatus); 21] = [
     ("creating", false, BuildStatus::Accepted),
     ("scheduled", false, BuildStatus::Accepted),
     ("running", false, BuildStatus::Running),
@@ -219,6 +219,7 @@ pub const STATE_TABLE: [(&str, bool, BuildStatus); 20] = [
     ("PASSED", false, BuildStatus::Unknown),
     ("", false, BuildStatus::Unknown),
     ("teleported", false, BuildStatus::Unknown),
+    ("rebooting", false, BuildStatus::Unknown),
 ];
 
 /// Maps a Buildkite build state to a [`BuildStatus`].

@@ -163,23 +163,8 @@ async fn trigger_sends_an_empty_base_as_a_list_and_no_metadata_when_there_is_non
 #[tokio::test]
 async fn status_maps_every_state() {
     let server = MockServer::start_async().await;
-    let table = [
-        ("creating", false, BuildStatus::Accepted),
-        ("scheduled", false, BuildStatus::Accepted),
-        ("running", false, BuildStatus::Running),
-        ("failing", false, BuildStatus::Running),
-        ("blocked", false, BuildStatus::Running),
-        ("passed", true, BuildStatus::Running),
-        ("passed", false, BuildStatus::Succeeded),
-        ("failed", false, BuildStatus::Failed),
-        ("not_run", false, BuildStatus::Failed),
-        ("skipped", false, BuildStatus::Failed),
-        ("canceling", false, BuildStatus::Cancelled),
-        ("canceled", false, BuildStatus::Cancelled),
-        ("waiting", false, BuildStatus::Unknown),
-        ("waiting_failed", false, BuildStatus::Unknown),
-        ("rebooting", false, BuildStatus::Unknown),
-    ];
+    // Over HTTP, the same table the unit, property and fuzz tests check the mapping with.
+    let table = buildrunner_buildkite::STATE_TABLE;
     let mut mocks = Vec::new();
     for (index, (state, blocked, _)) in table.iter().enumerate() {
         let number = index as u64 + 1;
