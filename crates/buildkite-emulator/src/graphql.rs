@@ -5,7 +5,7 @@
 use std::sync::PoisonError;
 use std::time::Instant;
 
-use emulator_engine::Answer;
+use buildrunner_emulator_engine::Answer;
 use serde_json::{Map, Value, json};
 
 use crate::state::{BuildKey, State};
@@ -36,7 +36,7 @@ fn aliased_builds(query: &str) -> Option<Vec<(String, BuildKey)>> {
 
 impl State {
     /// Answers one GraphQL `POST`.
-    pub fn graphql(&self, body: &[u8]) -> Answer {
+    pub(crate) fn graphql(&self, body: &[u8]) -> Answer {
         let query = serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|body| body["query"].as_str().map(str::to_owned));

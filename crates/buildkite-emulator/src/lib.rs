@@ -22,7 +22,7 @@
 //! block step (`passed` with `blocked: true`) forever, and its cancel is refused with a 422 as
 //! Buildkite refuses it.
 //!
-//! Lifecycles, faults, rate windows and the request log are the shared [`emulator_engine`];
+//! Lifecycles, faults, rate windows and the request log are the shared [`buildrunner_emulator_engine`];
 //! this crate only speaks Buildkite's wire format.
 //!
 //! With [`Emulator::send_webhooks`] it also POSTs Buildkite's build webhooks (token or
@@ -50,171 +50,72 @@ mod server;
 mod state;
 mod webhooks;
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
 
-use emulator_engine::{LOOPBACK, Served};
+use buildrunner_emulator_engine::Emulation;
 
-pub use emulator_engine::{
-    Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, WebhookCounts, WebhookFaults,
+pub use buildrunner_emulator_engine::{
+    Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, Timings, WebhookCounts, WebhookFaults,
     WebhookTarget,
 };
-pub use state::BuildSnapshot;
+pub use state::{BuildSnapshot, State as Buildkite};
 
-/// How an emulator behaves.
+/// A running Buildkite emulator on a loopback port; dropping it stops the server. Faults,
+/// rate limits and the request log are [`Emulated`]'s methods; builds are [`Buildkite`]'s.
+pub type Emulator = buildrunner_emulator_engine::Emulator<Buildkite>;
+
+/// How a Buildkite emulator behaves: the engine's settings and [`BuildkiteOptions`].
+pub type EmulatorConfig = buildrunner_emulator_engine::EmulatorConfig<BuildkiteOptions>;
+
+/// What only the Buildkite emulator has.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct EmulatorConfig {
-    /// The only bearer token accepted.
-    pub token: String,
-    /// How long a new build stays `scheduled`.
-    pub scheduled: Duration,
-    /// How long a build runs before it finishes (a `fail` build is `failing` for the second half).
-    pub running: Duration,
-    /// How long a cancelled build stays `canceling` before it is `canceled`.
-    pub canceling: Duration,
+pub struct BuildkiteOptions {
     /// How many jobs each build carries; a poll without `exclude_jobs=true` downloads them all.
     pub jobs_per_build: usize,
-    /// Rate limiting, off when `None`.
-    pub rate_limit: Option<RateLimit>,
     /// GraphQL complexity points per window (one point a build asked for), off when `None`.
     pub graphql_rate_limit: Option<RateLimit>,
-    /// How many requests the log keeps; older ones are dropped first.
-    pub request_log_capacity: usize,
 }
 
-impl EmulatorConfig {
-    /// Defaults sized for tests: builds finish within about a tenth of a second.
-    pub fn new(token: impl Into<String>) -> Self {
-        EmulatorConfig {
-            token: token.into(),
-            scheduled: Duration::from_millis(20),
-            running: Duration::from_millis(80),
-            canceling: Duration::from_millis(20),
+impl Default for BuildkiteOptions {
+    fn default() -> Self {
+        BuildkiteOptions {
             jobs_per_build: 3,
-            rate_limit: None,
             graphql_rate_limit: None,
-            request_log_capacity: 100_000,
         }
     }
+}
 
-    /// Sets the step durations.
-    pub fn with_timings(
-        mut self,
-        scheduled: Duration,
-        running: Duration,
-        canceling: Duration,
-    ) -> Self {
-        self.scheduled = scheduled;
-        self.running = running;
-        self.canceling = canceling;
-        self
-    }
-
+/// The Buildkite emulator's own setters on its [`EmulatorConfig`].
+pub trait BuildkiteConfig {
     /// Sets how many jobs each build carries.
-    pub fn with_jobs_per_build(mut self, jobs: usize) -> Self {
-        self.jobs_per_build = jobs;
-        self
-    }
-
-    /// Turns on rate limiting.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
-        self.rate_limit = Some(rate_limit);
-        self
-    }
-
+    fn with_jobs_per_build(self, jobs: usize) -> Self;
     /// Turns on GraphQL's point limit (Buildkite's default: 20,000 points per 5 minutes).
-    pub fn with_graphql_rate_limit(mut self, rate_limit: RateLimit) -> Self {
-        self.graphql_rate_limit = Some(rate_limit);
-        self
+    fn with_graphql_rate_limit(self, rate_limit: RateLimit) -> Self;
+}
+
+impl BuildkiteConfig for EmulatorConfig {
+    fn with_jobs_per_build(self, jobs: usize) -> Self {
+        self.with_platform(|options| options.jobs_per_build = jobs)
+    }
+
+    fn with_graphql_rate_limit(self, rate_limit: RateLimit) -> Self {
+        self.with_platform(|options| options.graphql_rate_limit = Some(rate_limit))
     }
 }
 
-/// A running emulator on a loopback port. Dropping it stops the server. Faults, rate
-/// limits and the request log are [`Emulated`]'s methods.
-#[derive(Debug)]
-pub struct Emulator(Served<state::State>);
+impl Emulation for Buildkite {
+    type Options = BuildkiteOptions;
 
-impl Emulator {
-    /// Starts an emulator on `127.0.0.1` with a port the OS picks.
-    ///
-    /// # Errors
-    ///
-    /// When the port cannot be bound.
-    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        Emulator::start_on(config, LOOPBACK).await
+    fn new(config: EmulatorConfig, base_url: String) -> Self {
+        Buildkite::new(config, base_url)
     }
 
-    /// Starts an emulator on the given address.
-    ///
-    /// # Errors
-    ///
-    /// When the address cannot be bound.
-    pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
-        let state = |base_url| state::State::new(config, base_url);
-        Ok(Emulator(Served::start(addr, state, server::routes).await?))
-    }
-
-    /// The API root to configure a client with, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        self.0.url()
-    }
-
-    /// The address the emulator listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.0.addr()
-    }
-
-    /// Forces a build into a raw state (any string, including ones Buildkite has not
-    /// invented) with the given `blocked` flag; it stays there until cancelled or forced again.
-    ///
-    /// Returns `false` when there is no such build.
-    pub fn force_state(
-        &self,
-        organization: &str,
-        pipeline: &str,
-        number: u64,
-        state: &str,
-        blocked: bool,
-    ) -> bool {
-        self.0
-            .state()
-            .force_state(organization, pipeline, number, state, blocked)
-    }
-
-    /// A snapshot of one build, as the API would report it now.
-    pub fn build(&self, organization: &str, pipeline: &str, number: u64) -> Option<BuildSnapshot> {
-        self.0.state().snapshot(organization, pipeline, number)
-    }
-
-    /// Snapshots of every build of a pipeline, oldest first.
-    pub fn builds(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
-        self.0.state().snapshots(organization, pipeline)
-    }
-
-    /// How many builds exist across every pipeline.
-    pub fn build_count(&self) -> usize {
-        self.0.state().build_count()
-    }
-
-    /// Sends a webhook to `target` on every state change of the builds created from now on
-    /// (`build.scheduled`, `build.running`, `build.failing`, `build.finished`), with the
-    /// target's faults; returns what the sender counts.
-    pub fn send_webhooks(&self, target: WebhookTarget) -> std::sync::Arc<WebhookCounts> {
-        self.0.send_webhooks(target)
-    }
-}
-
-impl Emulated for Emulator {
-    fn api_url(&self) -> String {
-        self.0.url()
-    }
-
-    fn engine(&self) -> &emulator_engine::Engine {
-        &self.0.state().engine
+    fn routes(platform: Arc<Self>) -> axum::Router {
+        server::routes(platform)
     }
 
     fn builds_created(&self) -> usize {
-        self.0.state().build_count()
+        self.build_count()
     }
 }

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post, put};
-use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
+use buildrunner_emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
 
 use crate::state::{State, rate_limited};
 

@@ -1,12 +1,12 @@
 //! The Buildkite side of the emulator: pipelines and their builds in Buildkite's words, and
 //! the API's answers computed from them. Lifecycles, faults, rate windows and the request
-//! log come from the shared [`emulator_engine`].
+//! log come from the shared [`buildrunner_emulator_engine`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use emulator_engine::{
+use buildrunner_emulator_engine::{
     Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateVerdict, Requested, Timings,
     iso8601, uuid,
 };
@@ -72,31 +72,28 @@ pub(crate) struct Inner {
     pub watch: PhaseWatch<BuildKey>,
 }
 
-/// Everything the server shares between connections.
+/// The fake Buildkite: its pipelines and builds, behind the engine's gate. The
+/// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
-pub(crate) struct State {
+pub struct State {
     config: EmulatorConfig,
-    pub timings: Timings,
+    pub(crate) timings: Timings,
     base_url: String,
-    pub engine: Engine,
+    pub(crate) engine: Engine,
     inner: Mutex<Inner>,
     /// GraphQL's complexity points, per organization.
-    pub graphql_points: Mutex<emulator_engine::RateWindows>,
+    pub(crate) graphql_points: Mutex<buildrunner_emulator_engine::RateWindows>,
 }
 
 const TERMINAL: [&str; 5] = ["passed", "failed", "canceled", "skipped", "not_run"];
 
 impl State {
-    pub fn new(config: EmulatorConfig, base_url: String) -> State {
+    pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         State {
-            timings: Timings {
-                queued: config.scheduled,
-                running: config.running,
-                canceling: config.canceling,
-            },
+            timings: config.timings,
             engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            graphql_points: Mutex::new(emulator_engine::RateWindows::new(
-                config.graphql_rate_limit,
+            graphql_points: Mutex::new(buildrunner_emulator_engine::RateWindows::new(
+                config.platform.graphql_rate_limit,
             )),
             config,
             base_url,
@@ -108,12 +105,12 @@ impl State {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         &self.config.token
     }
 
     /// Counts a request against its organization's window, with Buildkite's headers.
-    pub fn rate_limit(&self, organization: &str) -> RateVerdict {
+    pub(crate) fn rate_limit(&self, organization: &str) -> RateVerdict {
         let Some(count) = self.engine.count_request(organization) else {
             return RateVerdict::default();
         };
@@ -180,7 +177,7 @@ impl State {
         let (state, blocked) = self.raw_state(build, now);
         let at = |offset: Duration| iso8601(build.life.started_wall + offset);
         let age = build.life.age(now);
-        let started = (age >= self.config.scheduled).then(|| at(self.config.scheduled));
+        let started = (age >= self.timings.queued).then(|| at(self.timings.queued));
         let finished = Self::is_terminal(&state, blocked).then(|| at(age));
         let web_url = self.web_url(organization, pipeline, build.number);
         let api_url = format!(
@@ -221,7 +218,7 @@ impl State {
             "rebuilt_from": null,
         });
         if include_jobs {
-            let jobs: Vec<Value> = (0..self.config.jobs_per_build)
+            let jobs: Vec<Value> = (0..self.config.platform.jobs_per_build)
                 .map(|index| job_json(&web_url, build, index, &state))
                 .collect();
             object["jobs"] = Value::Array(jobs);
@@ -232,7 +229,7 @@ impl State {
         object
     }
 
-    pub fn create(&self, organization: &str, pipeline: &str, body: &[u8]) -> Answer {
+    pub(crate) fn create(&self, organization: &str, pipeline: &str, body: &[u8]) -> Answer {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
             return message(400, "Problems parsing JSON");
         };
@@ -322,7 +319,13 @@ impl State {
         Answer::json(201, json)
     }
 
-    pub fn get(&self, organization: &str, pipeline: &str, number: &str, query: &Query) -> Answer {
+    pub(crate) fn get(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        number: &str,
+        query: &Query,
+    ) -> Answer {
         let now = Instant::now();
         let inner = self.lock();
         let Some(build) = find(&inner, organization, pipeline, number) else {
@@ -347,7 +350,7 @@ impl State {
         )
     }
 
-    pub fn cancel(&self, organization: &str, pipeline: &str, number: &str) -> Answer {
+    pub(crate) fn cancel(&self, organization: &str, pipeline: &str, number: &str) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
@@ -372,7 +375,13 @@ impl State {
         )
     }
 
-    pub fn list(&self, organization: &str, pipeline: &str, query: &Query, path: &str) -> Answer {
+    pub(crate) fn list(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        query: &Query,
+        path: &str,
+    ) -> Answer {
         let mut states: Vec<String> = query
             .all("state")
             .chain(query.all("state[]"))
@@ -431,6 +440,10 @@ impl State {
         answer
     }
 
+    /// Forces a build into a raw state (any string, including ones Buildkite has not
+    /// invented) with the given `blocked` flag; it stays there until cancelled or forced again.
+    ///
+    /// Returns `false` when there is no such build.
     pub fn force_state(
         &self,
         organization: &str,
@@ -466,18 +479,15 @@ impl State {
         }
     }
 
-    pub fn snapshot(
-        &self,
-        organization: &str,
-        pipeline: &str,
-        number: u64,
-    ) -> Option<BuildSnapshot> {
+    /// A snapshot of one build, as the API would report it now.
+    pub fn build(&self, organization: &str, pipeline: &str, number: u64) -> Option<BuildSnapshot> {
         let inner = self.lock();
         let build = find(&inner, organization, pipeline, &number.to_string())?;
         Some(self.snapshot_of(build, Instant::now()))
     }
 
-    pub fn snapshots(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
+    /// Snapshots of every build of a pipeline, oldest first.
+    pub fn builds(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
         let now = Instant::now();
         let inner = self.lock();
         inner
@@ -492,6 +502,7 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// How many builds exist across every pipeline.
     pub fn build_count(&self) -> usize {
         self.lock().pipelines.values().map(|p| p.builds.len()).sum()
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use emulator_engine::{Delivery, Phase, WebhookSource, hmac_sha256_hex};
+use buildrunner_emulator_engine::{Delivery, Phase, WebhookSource, hmac_sha256_hex};
 use serde_json::json;
 
 use crate::state::State;

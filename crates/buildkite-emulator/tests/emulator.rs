@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+use buildkite_emulator::BuildkiteConfig as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,11 +92,11 @@ impl Client {
 
 fn slow_config() -> EmulatorConfig {
     // Steps long enough that a 5 ms poll loop sees each one even on a loaded machine.
-    EmulatorConfig::new(TOKEN).with_timings(
+    EmulatorConfig::new(TOKEN).with_timings(buildkite_emulator::Timings::new(
         Duration::from_millis(150),
         Duration::from_millis(600),
         Duration::from_millis(150),
-    )
+    ))
 }
 
 #[tokio::test]

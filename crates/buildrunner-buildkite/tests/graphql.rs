@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+use buildkite_emulator::BuildkiteConfig as _;
 use std::time::Duration;
 
 use buildkite_emulator::{Emulated, Emulator, EmulatorConfig, RateLimit};

@@ -5,6 +5,7 @@
 
 mod common;
 
+use buildkite_emulator::BuildkiteConfig as _;
 use common::{config_for, request};
 
 use std::time::Duration;

@@ -25,11 +25,11 @@ async fn fifty_builds_through_five_runners_finish_without_a_429_or_an_error() {
     };
     let emulator = Emulator::start(
         EmulatorConfig::new(TOKEN)
-            .with_timings(
+            .with_timings(buildkite_emulator::Timings::new(
                 Duration::from_millis(50),
                 Duration::from_millis(300),
                 Duration::from_millis(50),
-            )
+            ))
             .with_rate_limit(limit),
     )
     .await

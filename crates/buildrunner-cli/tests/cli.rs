@@ -125,11 +125,11 @@ fn emulator_config(url: &str) -> String {
 }
 
 async fn emulator() -> Emulator {
-    let config = EmulatorConfig::new(TOKEN).with_timings(
+    let config = EmulatorConfig::new(TOKEN).with_timings(buildkite_emulator::Timings::new(
         Duration::from_millis(50),
         Duration::from_millis(150),
         Duration::from_millis(50),
-    );
+    ));
     Emulator::start(config).await.unwrap()
 }
 

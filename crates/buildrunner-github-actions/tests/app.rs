@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+use github_actions_emulator::GitHubConfig as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,7 +212,7 @@ async fn the_emulator_accepts_the_apps_jwt_and_a_revoked_token_is_renewed() {
 #[tokio::test]
 async fn the_emulator_refuses_the_jwt_of_another_app() {
     let mut config = app_emulator_config();
-    if let Some(app) = config.app.as_mut() {
+    if let Some(app) = config.platform.app.as_mut() {
         app.app_id = APP_ID + 1;
     }
     let emulator = Emulator::start(config).await.unwrap();

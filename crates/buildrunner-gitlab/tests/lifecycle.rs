@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+use gitlab_emulator::GitLabConfig as _;
 use std::time::Duration;
 
 use buildrunner_api::{BuildRunner, BuildStatus, Change, Error, TriggerRequest};

@@ -86,11 +86,11 @@ pub async fn run(
     scenario: &Scenario,
     midway: Option<(Duration, Box<dyn FnOnce() + Send>)>,
 ) -> Result<Outcome, String> {
-    let mut config = EmulatorConfig::new(TOKEN).with_timings(
+    let mut config = EmulatorConfig::new(TOKEN).with_timings(buildkite_emulator::Timings::new(
         Duration::from_millis(50),
         scenario.build_time,
         Duration::ZERO,
-    );
+    ));
     config.rate_limit = scenario.rate_limit;
     let emulator = Emulator::start(config)
         .await

@@ -16,9 +16,9 @@ use buildkite_emulator::Emulated;
 use buildrunner_api::{
     BuildId, Change, TriggerRequest, WebhookDelivery, WebhookError, WebhookEvent,
 };
+use buildrunner_emulator_engine::{Fault, FaultTarget};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use common::{HOOK_SECRET, TOKEN, emulator, request, runner};
-use emulator_engine::{Fault, FaultTarget};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 /// Runs `scenario` on a fresh current-thread runtime with a recorder of its own.
@@ -101,7 +101,7 @@ impl Recorded {
 fn a_503_is_one_retry_and_the_call_still_succeeds() {
     let recorded = recorded(|| async {
         let emulator = emulator().await;
-        emulator.set_rate_limit(Some(emulator_engine::RateLimit {
+        emulator.set_rate_limit(Some(buildrunner_emulator_engine::RateLimit {
             limit: 200,
             window: Duration::from_secs(60),
         }));

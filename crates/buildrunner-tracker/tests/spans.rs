@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use buildrunner_emulator_engine::{Emulated as _, Fault, FaultTarget};
 use common::{TOKEN, emulator, request, runner};
-use emulator_engine::{Emulated as _, Fault, FaultTarget};
 
 #[test]
 fn request_spans_follow_the_opentelemetry_http_client_conventions() {

@@ -10,10 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use buildrunner_api::{BuildId, BuildRunner, BuildStatus};
+use buildrunner_emulator_engine::{WebhookCounts, WebhookFaults, WebhookTarget};
 use buildrunner_http::Token;
 use buildrunner_tracker::listener::{WebhookListener, WebhookRoute};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
-use emulator_engine::{WebhookCounts, WebhookFaults, WebhookTarget};
 
 const SECRET: &str = "hook secret";
 const PLATFORMS: [&str; 3] = ["buildkite", "github-actions", "gitlab"];

@@ -22,22 +22,22 @@
 //! GitHub's `x-ratelimit-*` headers (reset as epoch seconds) and answers 403 when spent; the
 //! secondary limit counts dispatches and answers 403 with `retry-after`.
 //!
-//! Lifecycles, faults, rate windows and the request log are the shared [`emulator_engine`].
+//! Lifecycles, faults, rate windows and the request log are the shared [`buildrunner_emulator_engine`].
 
 mod server;
 mod state;
 mod webhooks;
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use emulator_engine::{LOOPBACK, Served};
+use buildrunner_emulator_engine::Emulation;
 
-pub use emulator_engine::{
+pub use buildrunner_emulator_engine::{
     Emulated, Fault, FaultTarget, LoggedRequest, RateLimit, Timings, WebhookCounts, WebhookFaults,
     WebhookTarget,
 };
-pub use state::RunSnapshot;
+pub use state::{RunSnapshot, State as GitHubActions};
 
 /// An RSA key pair for tests of GitHub App authentication, never used anywhere real: the
 /// emulator verifies App JWTs with the public half; tests sign them with the private half.
@@ -73,28 +73,6 @@ pub struct AppConfig {
     pub token_ttl: Duration,
 }
 
-/// How an emulator behaves.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct EmulatorConfig {
-    /// A token always accepted (a personal access token).
-    pub token: String,
-    /// Step durations.
-    pub timings: Timings,
-    /// The primary rate limit per token, off when `None`.
-    pub rate_limit: Option<RateLimit>,
-    /// The secondary (content creation) limit on dispatches per token, off when `None`.
-    pub secondary_limit: Option<RateLimit>,
-    /// How dispatch answers.
-    pub dispatch: DispatchMode,
-    /// The App whose installation tokens are accepted.
-    pub app: Option<AppConfig>,
-    /// The inputs the workflow declares; another is refused as GitHub does.
-    pub workflow_inputs: Vec<String>,
-    /// How many requests the log keeps.
-    pub request_log_capacity: usize,
-}
-
 /// The inputs the sample workflow of `docs/backends/github-actions.md` declares.
 pub const SAMPLE_WORKFLOW_INPUTS: [&str; 5] = [
     "sq_base_uris",
@@ -104,132 +82,77 @@ pub const SAMPLE_WORKFLOW_INPUTS: [&str; 5] = [
     "buildrunner_key",
 ];
 
-impl EmulatorConfig {
-    /// Defaults sized for tests: runs finish within about a tenth of a second.
-    pub fn new(token: impl Into<String>) -> Self {
-        EmulatorConfig {
-            token: token.into(),
-            timings: Timings::default(),
-            rate_limit: None,
+/// A running GitHub Actions emulator on a loopback port; dropping it stops the server.
+/// Faults, rate limits and the request log are [`Emulated`]'s methods; runs are
+/// [`GitHubActions`]'s.
+pub type Emulator = buildrunner_emulator_engine::Emulator<GitHubActions>;
+
+/// How a GitHub Actions emulator behaves: the engine's settings (the token is one always
+/// accepted, a personal access token; the rate limit is the primary one, per token) and
+/// [`GitHubOptions`].
+pub type EmulatorConfig = buildrunner_emulator_engine::EmulatorConfig<GitHubOptions>;
+
+/// What only the GitHub Actions emulator has.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GitHubOptions {
+    /// The secondary (content creation) limit on dispatches per token, off when `None`.
+    pub secondary_limit: Option<RateLimit>,
+    /// How dispatch answers.
+    pub dispatch: DispatchMode,
+    /// The App whose installation tokens are accepted.
+    pub app: Option<AppConfig>,
+    /// The inputs the workflow declares; another is refused as GitHub does.
+    pub workflow_inputs: Vec<String>,
+}
+
+impl Default for GitHubOptions {
+    fn default() -> Self {
+        GitHubOptions {
             secondary_limit: None,
             dispatch: DispatchMode::default(),
             app: None,
             workflow_inputs: SAMPLE_WORKFLOW_INPUTS.map(str::to_owned).to_vec(),
-            request_log_capacity: 100_000,
         }
     }
+}
 
-    /// Sets the step durations.
-    pub fn with_timings(mut self, timings: Timings) -> Self {
-        self.timings = timings;
-        self
-    }
-
-    /// Turns on the primary rate limit.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
-        self.rate_limit = Some(rate_limit);
-        self
-    }
-
+/// The GitHub Actions emulator's own setters on its [`EmulatorConfig`].
+pub trait GitHubConfig {
     /// Turns on the secondary limit on dispatches.
-    pub fn with_secondary_limit(mut self, limit: RateLimit) -> Self {
-        self.secondary_limit = Some(limit);
-        self
-    }
-
+    fn with_secondary_limit(self, limit: RateLimit) -> Self;
     /// Sets how dispatch answers.
-    pub fn with_dispatch(mut self, mode: DispatchMode) -> Self {
-        self.dispatch = mode;
-        self
-    }
-
+    fn with_dispatch(self, mode: DispatchMode) -> Self;
     /// Accepts installation tokens of this App.
-    pub fn with_app(mut self, app: AppConfig) -> Self {
-        self.app = Some(app);
-        self
+    fn with_app(self, app: AppConfig) -> Self;
+}
+
+impl GitHubConfig for EmulatorConfig {
+    fn with_secondary_limit(self, limit: RateLimit) -> Self {
+        self.with_platform(|options| options.secondary_limit = Some(limit))
+    }
+
+    fn with_dispatch(self, mode: DispatchMode) -> Self {
+        self.with_platform(|options| options.dispatch = mode)
+    }
+
+    fn with_app(self, app: AppConfig) -> Self {
+        self.with_platform(|options| options.app = Some(app))
     }
 }
 
-/// A running emulator on a loopback port. Dropping it stops the server. Faults, rate
-/// limits and the request log are [`Emulated`]'s methods.
-#[derive(Debug)]
-pub struct Emulator(Served<state::State>);
+impl Emulation for GitHubActions {
+    type Options = GitHubOptions;
 
-impl Emulator {
-    /// Sends a webhook to `target` on every state change of the builds created from now on,
-    /// with the target's faults; returns what the sender counts.
-    pub fn send_webhooks(&self, target: WebhookTarget) -> std::sync::Arc<WebhookCounts> {
-        self.0.send_webhooks(target)
+    fn new(config: EmulatorConfig, base_url: String) -> Self {
+        GitHubActions::new(config, base_url)
     }
 
-    /// Starts an emulator on `127.0.0.1` with a port the OS picks.
-    ///
-    /// # Errors
-    ///
-    /// When the port cannot be bound.
-    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        Emulator::start_on(config, LOOPBACK).await
-    }
-
-    /// Starts an emulator on the given address.
-    ///
-    /// # Errors
-    ///
-    /// When the address cannot be bound.
-    pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
-        let state = |base_url| state::State::new(config, base_url);
-        Ok(Emulator(Served::start(addr, state, server::routes).await?))
-    }
-
-    /// The API root to configure a client with, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        self.0.url()
-    }
-
-    /// Forces a run into a raw `status` and `conclusion` (any strings, including ones GitHub
-    /// has not invented); it stays there until cancelled, re-run or forced again.
-    ///
-    /// Returns `false` when there is no such run.
-    pub fn force_state(&self, run_id: u64, status: &str, conclusion: Option<&str>) -> bool {
-        self.0.state().force_state(run_id, status, conclusion)
-    }
-
-    /// A snapshot of one run, as the API would report it now.
-    pub fn run(&self, run_id: u64) -> Option<RunSnapshot> {
-        self.0.state().snapshot(run_id)
-    }
-
-    /// Snapshots of every run of a repository, oldest first.
-    pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunSnapshot> {
-        self.0.state().snapshots(owner, repo)
-    }
-
-    /// How many runs exist.
-    pub fn run_count(&self) -> usize {
-        self.0.state().run_count()
-    }
-
-    /// How many installation tokens were issued.
-    pub fn token_exchanges(&self) -> usize {
-        self.0.state().token_exchanges()
-    }
-
-    /// Makes every installation token issued so far invalid, as a revocation would.
-    pub fn revoke_installation_tokens(&self) {
-        self.0.state().revoke_installation_tokens();
-    }
-}
-
-impl Emulated for Emulator {
-    fn api_url(&self) -> String {
-        self.0.url()
-    }
-
-    fn engine(&self) -> &emulator_engine::Engine {
-        &self.0.state().engine
+    fn routes(platform: Arc<Self>) -> axum::Router {
+        server::routes(platform)
     }
 
     fn builds_created(&self) -> usize {
-        self.0.state().run_count()
+        self.run_count()
     }
 }

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict, WindowCount};
+use buildrunner_emulator_engine::{Answer, Engine, Platform, Query, RateVerdict, WindowCount};
 
 use crate::state::{State, error};
 
@@ -61,6 +61,7 @@ impl State {
     fn verify_app_jwt(&self, headers: &HeaderMap) -> Result<(), &'static str> {
         let app = self
             .config
+            .platform
             .app
             .as_ref()
             .ok_or("this emulator has no GitHub App")?;
@@ -227,7 +228,7 @@ async fn rerun(
 }
 
 async fn access_token(Shared(state): Shared<App>, Path(installation): Path<String>) -> Answer {
-    match &state.config.app {
+    match &state.config.platform.app {
         Some(app) if installation == app.installation_id.to_string() => {
             state.issue_token(app.installation_id, app.token_ttl)
         }

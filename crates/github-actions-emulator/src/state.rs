@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use emulator_engine::{
+use buildrunner_emulator_engine::{
     Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
     parse_iso8601,
 };
@@ -76,12 +76,13 @@ pub(crate) struct Inner {
     secondary: RateWindows,
 }
 
-/// Everything the server shares between connections.
+/// The fake GitHub Actions: its repositories' workflow runs, behind the engine's gate. The
+/// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
-pub(crate) struct State {
-    pub config: EmulatorConfig,
+pub struct State {
+    pub(crate) config: EmulatorConfig,
     base_url: String,
-    pub engine: Engine,
+    pub(crate) engine: Engine,
     inner: Mutex<Inner>,
 }
 
@@ -98,7 +99,11 @@ fn epoch_secs(at: SystemTime) -> u64 {
 
 impl Run {
     /// Its phase at `now`.
-    pub(crate) fn phase(&self, timings: &emulator_engine::Timings, now: Instant) -> Phase {
+    pub(crate) fn phase(
+        &self,
+        timings: &buildrunner_emulator_engine::Timings,
+        now: Instant,
+    ) -> Phase {
         self.life.phase(timings, now)
     }
 
@@ -109,9 +114,9 @@ impl Run {
 }
 
 impl State {
-    pub fn new(config: EmulatorConfig, base_url: String) -> State {
+    pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         let inner = Inner {
-            secondary: RateWindows::new(config.secondary_limit),
+            secondary: RateWindows::new(config.platform.secondary_limit),
             ..Inner::default()
         };
         State {
@@ -127,7 +132,7 @@ impl State {
     }
 
     /// Whether `token` is the configured token or a live installation token.
-    pub fn token_is_valid(&self, token: &str) -> bool {
+    pub(crate) fn token_is_valid(&self, token: &str) -> bool {
         if token == self.config.token {
             return true;
         }
@@ -138,7 +143,7 @@ impl State {
     }
 
     /// Counts a dispatch against the secondary limit; the refusal when it is spent.
-    pub fn secondary_limit(&self, key: &str) -> Option<Answer> {
+    pub(crate) fn secondary_limit(&self, key: &str) -> Option<Answer> {
         let count = self.lock().secondary.count(key, Instant::now())?;
         count.exceeded.then(|| {
             error(
@@ -211,7 +216,7 @@ impl State {
         })
     }
 
-    pub fn dispatch(&self, owner: &str, repo: &str, workflow: &str, body: &[u8]) -> Answer {
+    pub(crate) fn dispatch(&self, owner: &str, repo: &str, workflow: &str, body: &[u8]) -> Answer {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
             return error(400, "Problems parsing JSON");
         };
@@ -223,7 +228,9 @@ impl State {
             return error(422, "Invalid request.\n\n\"ref\" wasn't supplied.");
         };
         let wants_details = body.get("return_run_details").and_then(Value::as_bool);
-        if wants_details.is_some() && self.config.dispatch == DispatchMode::RejectsRunDetails {
+        if wants_details.is_some()
+            && self.config.platform.dispatch == DispatchMode::RejectsRunDetails
+        {
             return error(
                 422,
                 "Invalid request.\n\n\"return_run_details\" is not a permitted key.",
@@ -250,7 +257,7 @@ impl State {
         }
         let unexpected: Vec<&String> = inputs
             .keys()
-            .filter(|k| !self.config.workflow_inputs.contains(k))
+            .filter(|k| !self.config.platform.workflow_inputs.contains(k))
             .collect();
         if !unexpected.is_empty() {
             return error(422, &format!("Unexpected inputs provided: {unexpected:?}"));
@@ -301,7 +308,7 @@ impl State {
         if self.engine.webhooks_on() {
             inner.watch.watch(id);
         }
-        match (wants_details, self.config.dispatch) {
+        match (wants_details, self.config.platform.dispatch) {
             (Some(true), DispatchMode::RunDetails) => Answer::json(
                 200,
                 json!({
@@ -330,12 +337,24 @@ impl State {
     }
 
     /// Whether a conditional GET of a run would be answered 304 (GitHub does not count those).
-    pub fn not_modified(&self, owner: &str, repo: &str, id: &str, if_none_match: &str) -> bool {
+    pub(crate) fn not_modified(
+        &self,
+        owner: &str,
+        repo: &str,
+        id: &str,
+        if_none_match: &str,
+    ) -> bool {
         self.current(owner, repo, id)
             .is_ok_and(|(_, tag)| tag == if_none_match)
     }
 
-    pub fn get(&self, owner: &str, repo: &str, id: &str, if_none_match: Option<&str>) -> Answer {
+    pub(crate) fn get(
+        &self,
+        owner: &str,
+        repo: &str,
+        id: &str,
+        if_none_match: Option<&str>,
+    ) -> Answer {
         match self.current(owner, repo, id) {
             Ok((_, tag)) if if_none_match == Some(tag.as_str()) => {
                 Answer::empty(304).with_header("ETag", tag)
@@ -345,7 +364,7 @@ impl State {
         }
     }
 
-    pub fn list(
+    pub(crate) fn list(
         &self,
         owner: &str,
         repo: &str,
@@ -391,7 +410,7 @@ impl State {
         answer
     }
 
-    pub fn cancel(&self, owner: &str, repo: &str, id: &str, force: bool) -> Answer {
+    pub(crate) fn cancel(&self, owner: &str, repo: &str, id: &str, force: bool) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(run) = find_mut(&mut inner, owner, repo, id) else {
@@ -406,7 +425,7 @@ impl State {
         Answer::json(202, json!({}))
     }
 
-    pub fn rerun(&self, owner: &str, repo: &str, id: &str) -> Answer {
+    pub(crate) fn rerun(&self, owner: &str, repo: &str, id: &str) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(run) = find_mut(&mut inner, owner, repo, id) else {
@@ -427,7 +446,7 @@ impl State {
     }
 
     /// Issues an installation token; the caller checked the App's JWT.
-    pub fn issue_token(&self, installation_id: u64, ttl: Duration) -> Answer {
+    pub(crate) fn issue_token(&self, installation_id: u64, ttl: Duration) -> Answer {
         let token = format!("ghs_{:036x}", fastrand::u128(..));
         let expires = SystemTime::now() + ttl;
         let mut inner = self.lock();
@@ -445,14 +464,20 @@ impl State {
         )
     }
 
+    /// How many installation tokens were issued.
     pub fn token_exchanges(&self) -> usize {
         self.lock().exchanges
     }
 
+    /// Makes every installation token issued so far invalid, as a revocation would.
     pub fn revoke_installation_tokens(&self) {
         self.lock().tokens.clear();
     }
 
+    /// Forces a run into a raw `status` and `conclusion` (any strings, including ones GitHub
+    /// has not invented); it stays there until cancelled, re-run or forced again.
+    ///
+    /// Returns `false` when there is no such run.
     pub fn force_state(&self, run_id: u64, status: &str, conclusion: Option<&str>) -> bool {
         let mut inner = self.lock();
         match inner.runs.get_mut(&run_id) {
@@ -484,7 +509,8 @@ impl State {
         }
     }
 
-    pub fn snapshot(&self, run_id: u64) -> Option<RunSnapshot> {
+    /// A snapshot of one run, as the API would report it now.
+    pub fn run(&self, run_id: u64) -> Option<RunSnapshot> {
         let inner = self.lock();
         inner
             .runs
@@ -492,7 +518,8 @@ impl State {
             .map(|r| self.snapshot_of(r, Instant::now()))
     }
 
-    pub fn snapshots(&self, owner: &str, repo: &str) -> Vec<RunSnapshot> {
+    /// Snapshots of every run of a repository, oldest first.
+    pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunSnapshot> {
         let now = Instant::now();
         let inner = self.lock();
         inner
@@ -503,6 +530,7 @@ impl State {
             .collect()
     }
 
+    /// How many runs exist.
     pub fn run_count(&self) -> usize {
         self.lock().runs.len()
     }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use emulator_engine::{Delivery, Phase, WebhookSource, hmac_sha256_hex, uuid};
+use buildrunner_emulator_engine::{Delivery, Phase, WebhookSource, hmac_sha256_hex, uuid};
 use serde_json::json;
 
 use crate::state::State;

@@ -282,7 +282,8 @@ async fn the_list_filters_by_event_status_and_creation_and_paginates_with_link()
         .await
         .unwrap();
     assert_eq!(second["workflow_runs"].as_array().unwrap().len(), 30);
-    let in_an_hour = emulator_engine::iso8601(UNIX_EPOCH + Duration::from_secs(now + 3600));
+    let in_an_hour =
+        buildrunner_emulator_engine::iso8601(UNIX_EPOCH + Duration::from_secs(now + 3600));
     let future = format!("created=%3E%3D{in_an_hour}");
     let none: Value = list(future).await.json().await.unwrap();
     assert_eq!(none["total_count"], 0);

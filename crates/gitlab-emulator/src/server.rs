@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use emulator_engine::{Answer, Engine, Platform, Query, RateVerdict, WindowCount};
+use buildrunner_emulator_engine::{Answer, Engine, Platform, Query, RateVerdict, WindowCount};
 
 use crate::state::{State, message};
 

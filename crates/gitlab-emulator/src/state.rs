@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use emulator_engine::{
+use buildrunner_emulator_engine::{
     Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
 };
 use serde_json::{Value, json};
@@ -53,12 +53,13 @@ pub(crate) struct Inner {
     creations: RateWindows,
 }
 
-/// Everything the server shares between connections.
+/// The fake GitLab: its projects' pipelines, behind the engine's gate. The
+/// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
-pub(crate) struct State {
-    pub config: EmulatorConfig,
+pub struct State {
+    pub(crate) config: EmulatorConfig,
     base_url: String,
-    pub engine: Engine,
+    pub(crate) engine: Engine,
     inner: Mutex<Inner>,
 }
 
@@ -71,7 +72,11 @@ const KEY_VARIABLE: &str = "BUILDRUNNER_KEY";
 
 impl Pipeline {
     /// Its phase at `now`.
-    pub(crate) fn phase(&self, timings: &emulator_engine::Timings, now: Instant) -> Phase {
+    pub(crate) fn phase(
+        &self,
+        timings: &buildrunner_emulator_engine::Timings,
+        now: Instant,
+    ) -> Phase {
         self.life.phase(timings, now)
     }
 
@@ -82,9 +87,9 @@ impl Pipeline {
 }
 
 impl State {
-    pub fn new(config: EmulatorConfig, base_url: String) -> State {
+    pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         let inner = Inner {
-            creations: RateWindows::new(config.create_limit),
+            creations: RateWindows::new(config.platform.create_limit),
             ..Inner::default()
         };
         State {
@@ -166,7 +171,7 @@ impl State {
         })
     }
 
-    pub fn create(&self, project: &str, body: &[u8]) -> Answer {
+    pub(crate) fn create(&self, project: &str, body: &[u8]) -> Answer {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
             return message(400, "400 Bad request - body is not a JSON object");
         };
@@ -240,7 +245,7 @@ impl State {
         answer
     }
 
-    pub fn get(&self, project: &str, id: &str) -> Answer {
+    pub(crate) fn get(&self, project: &str, id: &str) -> Answer {
         let inner = self.lock();
         match find(&inner, project, id) {
             None => message(404, "404 Not found"),
@@ -252,7 +257,7 @@ impl State {
         }
     }
 
-    pub fn variables(&self, project: &str, id: &str) -> Answer {
+    pub(crate) fn variables(&self, project: &str, id: &str) -> Answer {
         let inner = self.lock();
         let Some(pipeline) = find(&inner, project, id) else {
             return message(404, "404 Not found");
@@ -265,7 +270,7 @@ impl State {
         Answer::json(200, Value::Array(list))
     }
 
-    pub fn list(&self, project: &str, query: &Query, path: &str) -> Answer {
+    pub(crate) fn list(&self, project: &str, query: &Query, path: &str) -> Answer {
         let now = Instant::now();
         let inner = self.lock();
         let matching: Vec<Value> = inner
@@ -294,7 +299,7 @@ impl State {
     }
 
     /// GitLab answers 200 with the pipeline whatever its state; only alive pipelines change.
-    pub fn cancel(&self, project: &str, id: &str) -> Answer {
+    pub(crate) fn cancel(&self, project: &str, id: &str) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
         let Some(pipeline) = find_mut(&mut inner, project, id) else {
@@ -311,6 +316,9 @@ impl State {
         Answer::json(200, self.pipeline_json(pipeline, now))
     }
 
+    /// Forces a pipeline into a raw status (any string); it stays there until forced again.
+    ///
+    /// Returns `false` when there is no such pipeline.
     pub fn force_status(&self, id: u64, status: &str) -> bool {
         let mut inner = self.lock();
         match inner.pipelines.get_mut(&id) {
@@ -323,7 +331,8 @@ impl State {
         }
     }
 
-    pub fn snapshot(&self, id: u64) -> Option<PipelineSnapshot> {
+    /// A snapshot of one pipeline, as the API would report it now.
+    pub fn pipeline(&self, id: u64) -> Option<PipelineSnapshot> {
         let inner = self.lock();
         let pipeline = inner.pipelines.get(&id)?;
         Some(PipelineSnapshot {
@@ -338,12 +347,15 @@ impl State {
         })
     }
 
+    /// How many pipelines exist.
     pub fn pipeline_count(&self) -> usize {
         self.lock().pipelines.len()
     }
 
     /// GitLab's `RateLimit-*` headers, the reset as epoch seconds.
-    pub fn rate_headers(count: &emulator_engine::WindowCount) -> Vec<(&'static str, String)> {
+    pub(crate) fn rate_headers(
+        count: &buildrunner_emulator_engine::WindowCount,
+    ) -> Vec<(&'static str, String)> {
         let reset = count.reset_epoch_secs();
         vec![
             ("RateLimit-Name", "throttle_authenticated_api".to_owned()),

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use emulator_engine::{Delivery, WebhookSource, uuid};
+use buildrunner_emulator_engine::{Delivery, WebhookSource, uuid};
 use serde_json::json;
 
 use crate::state::State;

@@ -9,6 +9,7 @@
 //!   20 a second and run 2.2 s; latency is from a build's end in the emulator to the
 //!   tracker's verdict.
 
+use buildkite_emulator::BuildkiteConfig as _;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,11 +149,11 @@ async fn budget_run(quick: bool, figures: &mut Vec<Figure>) {
     let builds = if quick { 2_000 } else { 10_000 };
     let scaled = |d: Duration| d / TIME_SCALE;
     let config = EmulatorConfig::new(TOKEN)
-        .with_timings(
+        .with_timings(buildkite_emulator::Timings::new(
             scaled(Duration::from_secs(30)),
             scaled(Duration::from_secs(300)),
             Duration::ZERO,
-        )
+        ))
         .with_graphql_rate_limit(RateLimit {
             limit: 20_000,
             window: scaled(Duration::from_secs(300)),
@@ -224,7 +225,11 @@ struct LatencyRun {
 async fn latency_run(builds: usize, webhooks: Option<WebhookFaults>) -> LatencyRun {
     let (queued, running) = (Duration::from_millis(200), Duration::from_secs(2));
     let config = EmulatorConfig::new(TOKEN)
-        .with_timings(queued, running, Duration::ZERO)
+        .with_timings(buildkite_emulator::Timings::new(
+            queued,
+            running,
+            Duration::ZERO,
+        ))
         .with_graphql_rate_limit(RateLimit {
             limit: 20_000,
             window: Duration::from_secs(300),

@@ -595,9 +595,11 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
         Platform::Buildkite => {
             let emulator = buildkite_emulator::Emulator::start(
                 buildkite_emulator::EmulatorConfig::new(TOKEN).with_timings(
-                    Duration::ZERO,
-                    Duration::from_secs(3600),
-                    Duration::ZERO,
+                    buildkite_emulator::Timings::new(
+                        Duration::ZERO,
+                        Duration::from_secs(3600),
+                        Duration::ZERO,
+                    ),
                 ),
             )
             .await

@@ -87,9 +87,11 @@ pub fn observability(quick: bool, figures: &mut Vec<Figure>) {
     let emulator = runtime
         .block_on(buildkite_emulator::Emulator::start(
             buildkite_emulator::EmulatorConfig::new(TOKEN).with_timings(
-                Duration::ZERO,
-                Duration::from_secs(3600),
-                Duration::ZERO,
+                buildkite_emulator::Timings::new(
+                    Duration::ZERO,
+                    Duration::from_secs(3600),
+                    Duration::ZERO,
+                ),
             ),
         ))
         .unwrap();

@@ -17,11 +17,11 @@ pub const HOOK_SECRET: &str = "metrics-hook-s3cr3t";
 
 /// An emulator whose builds queue 30 ms and run 100 ms.
 pub async fn emulator() -> Emulator {
-    let config = EmulatorConfig::new(TOKEN).with_timings(
+    let config = EmulatorConfig::new(TOKEN).with_timings(buildkite_emulator::Timings::new(
         Duration::from_millis(30),
         Duration::from_millis(100),
         Duration::from_millis(30),
-    );
+    ));
     Emulator::start(config).await.unwrap()
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Phase, Platform, Served};
+use crate::{Emulation, Emulator, Phase, Platform};
 
 /// How often the engine looks for state changes to announce.
 pub const WEBHOOK_TICK: Duration = Duration::from_millis(10);
@@ -159,17 +159,17 @@ pub fn hmac_sha256_hex(secret: &str, message: &[u8]) -> String {
         .collect()
 }
 
-impl<S: WebhookSource> Served<S> {
+impl<S: WebhookSource + Emulation> Emulator<S> {
     /// Starts sending webhooks to `target` for every build created from now on, replacing any
     /// earlier target. Returns the sender's counts.
     pub fn send_webhooks(&self, target: WebhookTarget) -> Arc<WebhookCounts> {
         let counts = Arc::new(WebhookCounts::default());
         let task = tokio::spawn(send_loop(
-            Arc::downgrade(self.shared_state()),
+            Arc::downgrade(self.shared_platform()),
             target,
             Arc::clone(&counts),
         ));
-        self.state().engine().start_webhooks(task);
+        Platform::engine(self.platform()).start_webhooks(task);
         counts
     }
 }

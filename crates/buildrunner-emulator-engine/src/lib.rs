@@ -3,8 +3,17 @@
 //! [rate windows](RateWindows), the [request log](RequestLog), and [`serve`], the accept
 //! loop and gate every request passes.
 //!
+//! It also owns what every platform emulator would otherwise repeat: the [`Emulator`]
+//! handle (start, URL, stop on drop), the [`EmulatorConfig`] builder and the binary's
+//! [`serve_main`]. A platform emulator is its states, its routes and its wire bodies: it
+//! implements [`Platform`] (the gate's hooks) and [`Emulation`] (state, routes), and
+//! optionally [`WebhookSource`].
+//!
 //! It depends on no buildrunner crate: the emulators fake the CI, not us.
 
+mod binary;
+mod config;
+mod emulator;
 mod faults;
 mod lifecycle;
 mod log;
@@ -17,6 +26,11 @@ mod webhooks;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+pub use binary::{Binary, serve_main};
+/// Re-exported so a platform's binary derives its own flags with the same clap.
+pub use clap;
+pub use config::EmulatorConfig;
+pub use emulator::{Emulation, Emulator};
 pub use faults::{Fault, FaultQueue, FaultTarget};
 pub use lifecycle::{Lifecycle, MARKER, Outcome, Phase, Requested, Timings};
 pub use log::{LoggedRequest, RequestLog};
@@ -169,60 +183,6 @@ pub trait Emulated: Send + Sync + 'static {
     /// Forgets the request log.
     fn clear_requests(&self) {
         self.engine().clear_requests();
-    }
-}
-
-/// A platform served on a loopback port. Dropping it stops the server.
-#[derive(Debug)]
-pub struct Served<S> {
-    addr: std::net::SocketAddr,
-    state: std::sync::Arc<S>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl<S: Platform> Served<S> {
-    /// Binds `addr` (port 0: a port the OS picks), makes the state from the base URL and
-    /// serves `routes` over it.
-    ///
-    /// # Errors
-    ///
-    /// When the address cannot be bound.
-    pub async fn start(
-        addr: std::net::SocketAddr,
-        state: impl FnOnce(String) -> S,
-        routes: fn(std::sync::Arc<S>) -> axum::Router,
-    ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let state = std::sync::Arc::new(state(format!("http://{addr}")));
-        let router = routes(std::sync::Arc::clone(&state));
-        let task = tokio::spawn(serve(listener, std::sync::Arc::clone(&state), router));
-        Ok(Served { addr, state, task })
-    }
-
-    /// The API root, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.addr
-    }
-
-    /// The platform state.
-    pub fn state(&self) -> &S {
-        &self.state
-    }
-
-    fn shared_state(&self) -> &std::sync::Arc<S> {
-        &self.state
-    }
-}
-
-impl<S> Drop for Served<S> {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

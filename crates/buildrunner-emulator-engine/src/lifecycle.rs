@@ -90,6 +90,17 @@ pub struct Timings {
     pub canceling: Duration,
 }
 
+impl Timings {
+    /// Timings of these three steps.
+    pub const fn new(queued: Duration, running: Duration, canceling: Duration) -> Timings {
+        Timings {
+            queued,
+            running,
+            canceling,
+        }
+    }
+}
+
 impl Default for Timings {
     /// Sized for tests: builds finish within about a tenth of a second.
     fn default() -> Self {
