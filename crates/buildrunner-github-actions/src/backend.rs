@@ -56,11 +56,6 @@ pub struct GitHubActions {
     core: GitHubCore,
 }
 
-/// A fresh dispatch id: 32 hex digits.
-fn dispatch_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
-}
-
 #[async_trait]
 impl HttpBackend for GitHubActions {
     const NAME: &'static str = NAME;
@@ -112,7 +107,7 @@ impl HttpBackend for GitHubActions {
                 }
                 Some(key.to_owned())
             }
-            (Some(_), None) => Some(dispatch_id()),
+            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
         };
         let named_key = config.key_input.as_deref().zip(key.as_deref());
         let inputs = dispatch_inputs(&config.extra_inputs, queue, request, named_key);

@@ -145,7 +145,7 @@ impl HttpBackend for GitLab {
                 }
                 Some(key.to_owned())
             }
-            (Some(_), None) => Some(format!("{:032x}", fastrand::u128(..))),
+            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
         };
         let variables = self.variables(queue, request, key.as_deref());
         let pipeline = self

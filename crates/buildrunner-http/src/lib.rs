@@ -55,3 +55,10 @@ pub use token::Token;
 /// Re-exported so backends name the same types the client uses.
 pub use reqwest::{Method, StatusCode, header};
 pub use url::Url;
+
+/// A fresh random dispatch id, 32 lowercase hex digits: what a backend stamps on a trigger
+/// without an idempotency key, so that a create whose outcome is unknown can still be found
+/// (and distinct requests are never merged by a CI that merges identical ones).
+pub fn dispatch_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
