@@ -43,7 +43,7 @@ checks! {
     concurrent_mixed_operations [] "many triggers, statuses and cancels at once on one shared runner all succeed";
     empty_base_is_accepted [] "a build with no base changes triggers and reports";
     head_of_1000_uris_is_accepted [] "a head of 1,000 changes triggers and reports";
-    status_many_agrees_with_status [OutcomeMarkers] "status_many answers for every id, in order, as status does";
+    status_many_agrees_with_status [OutcomeMarkers] "status_many answers for every id, in order, as status does, also for a build waiting for a person";
 }
 
 /// A request as a merge queue makes it: one change queued ahead (base), `uri` under test.
@@ -527,10 +527,19 @@ async fn status_many_agrees_with_status(cx: &Context<'_>) -> CheckResult {
     let pass = trigger(runner.as_ref(), &build(head(&unique("many-pass")))?).await?;
     let fail = trigger(runner.as_ref(), &build(head(&marked("many-fail", "fail")))?).await?;
     let hang = trigger(runner.as_ref(), &build(head(&marked("many-hang", "hang")))?).await?;
+    let block = trigger(
+        runner.as_ref(),
+        &build(head(&marked("many-block", "block")))?,
+    )
+    .await?;
     // Settle each build where its status stays put while the two answers are compared.
     follow(cx, runner.as_ref(), &pass, BuildStatus::is_terminal).await?;
     follow(cx, runner.as_ref(), &fail, BuildStatus::is_terminal).await?;
     follow(cx, runner.as_ref(), &hang, |s| s == BuildStatus::Running).await?;
+    // As long as the block check waits: the build has reached the step that waits for a
+    // person (a CI may show that wait as queued or as running), where a batched answer
+    // that reads the wait wrongly would call it green.
+    tokio::time::sleep(cx.timing.poll_interval * 20).await;
     let malformed = cx
         .env
         .malformed_build_ids()
@@ -543,6 +552,7 @@ async fn status_many_agrees_with_status(cx: &Context<'_>) -> CheckResult {
         fail,
         malformed,
         hang.clone(),
+        block.clone(),
         pass,
     ];
     let many = runner.status_many(&ids).await;
@@ -569,5 +579,9 @@ async fn status_many_agrees_with_status(cx: &Context<'_>) -> CheckResult {
     runner
         .cancel(&hang)
         .await
-        .map_err(|e| format!("cancel of {hang} failed: {e}"))
+        .map_err(|e| format!("cancel of {hang} failed: {e}"))?;
+    match runner.cancel(&block).await {
+        Ok(()) | Err(Error::Rejected { .. }) => Ok(()),
+        Err(e) => Err(format!("cancel of {block} failed: {e}")),
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
+use buildrunner_emulator_engine::Emulated;
 use buildrunner_http::HttpOptions;
-use emulator_engine::Emulated;
 
 use crate::faults::{FaultEnvironment, FaultHarness};
 use crate::{Environment, Harness, RunnerEnvironment, Timing, malformed_path_ids};

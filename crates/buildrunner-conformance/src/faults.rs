@@ -4,8 +4,9 @@
 //! error kind and retryability (or succeeds), and that a trigger never leaves more builds
 //! than it should: none or one, and exactly one for a keyed trigger that succeeded.
 //!
-//! A backend crate registers a [`FaultHarness`] (behind its `conformance` feature);
-//! `cargo xtask faults` runs the same 12 faults against every one.
+//! An [`EmulatedBackend`](crate::EmulatedBackend) given to [`Suite::emulated`](crate::Suite::emulated)
+//! is a [`FaultHarness`]; its matrix runs as the trial `[backend] fault_matrix`, and
+//! `cargo xtask faults` runs the same 12 faults against every HTTP backend of the workspace.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use buildrunner_api::{BuildRunner, Change, TriggerRequest};
+use buildrunner_emulator_engine::{Emulated, Fault, FaultTarget};
 use buildrunner_http::HttpOptions;
-use emulator_engine::{Emulated, Fault, FaultTarget};
 
 /// How long one request may take in the matrix.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
@@ -55,11 +56,11 @@ pub trait FaultHarness: Send + Sync {
     fn backend(&self) -> &'static str;
 
     /// Whether a trigger without an idempotency key still stamps a key the backend can look
-    /// up (GitHub's dispatch id), so its unknown outcomes are settled like a keyed trigger's.
+    /// up (a fresh dispatch id), so its unknown outcomes are settled like a keyed trigger's.
     fn unkeyed_triggers_are_keyed(&self) -> bool;
 
-    /// Whether a cancel must read its answer's body to know what happened (GitLab answers
-    /// 200 whatever the state, with the pipeline): an unreadable answer is then checked by
+    /// Whether a cancel must read its answer's body to know what happened (a CI that answers
+    /// 200 whatever the state, with the build): an unreadable answer is then checked by
     /// reading the build, and fails only when that cannot be read either.
     fn cancel_reads_its_answer(&self) -> bool {
         false
@@ -67,32 +68,6 @@ pub trait FaultHarness: Send + Sync {
 
     /// A fresh emulator and a runner on it with these client options.
     async fn environment(&self, http: HttpOptions) -> Result<FaultEnvironment, String>;
-}
-
-/// How a backend crate registers its fault harness.
-#[derive(Clone, Copy)]
-pub struct FaultHarnessRegistration {
-    /// Makes the harness.
-    pub make: fn() -> Box<dyn FaultHarness>,
-}
-
-impl fmt::Debug for FaultHarnessRegistration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultHarnessRegistration")
-            .finish_non_exhaustive()
-    }
-}
-
-inventory::collect!(FaultHarnessRegistration);
-
-/// Every registered fault harness, sorted by backend.
-pub fn fault_harnesses() -> Vec<Box<dyn FaultHarness>> {
-    let mut all: Vec<_> = inventory::iter::<FaultHarnessRegistration>
-        .into_iter()
-        .map(|r| (r.make)())
-        .collect();
-    all.sort_by_key(|h| h.backend());
-    all
 }
 
 /// A verb of the matrix.

@@ -1,19 +1,27 @@
 //! The conformance suite: one set of checks every buildrunner backend must pass.
 //!
-//! The suite is a list of plain async [`CHECKS`] over an `Arc<dyn BuildRunner>`. A backend
-//! crate provides a [`Harness`] (behind its `conformance` feature) that makes a fresh
-//! [`Environment`] per check (a runner, a way to make a second, fresh runner over the same
-//! builds, and ids that are unknown or malformed for it) and registers it with
-//! [`HarnessRegistration`]. The suite never names a backend: adding one never edits it.
+//! The suite is a list of plain async [`CHECKS`] over an `Arc<dyn BuildRunner>`, and a
+//! [fault matrix](faults) for HTTP backends. A backend runs both from its own test target,
+//! `tests/conformance.rs` with `harness = false`, by describing how to test it and calling
+//! [`Suite::run`]: an [`EmulatedBackend`] (start its emulator, make runners on it) for an
+//! HTTP backend, or a [`Harness`] of its own making that prepares a fresh [`Environment`]
+//! per check (a runner, a way to make a second, fresh runner over the same builds, and ids
+//! that are unknown or malformed for it). The suite never names a backend: adding one never
+//! edits it, and a backend in another repository runs it from crates.io the same way.
 //!
-//! A check that needs a capability the backend does not declare (see
-//! [`Capabilities`]) is reported as skipped with the reason,
-//! never as passed. `cargo xtask conformance` runs every check against every registered
-//! backend and prints the matrix; see `docs/conformance.md`.
+//! A check that needs a capability the backend does not declare (see [`Capabilities`]) is
+//! reported as skipped with the capability's name, never as passed. Each check is a
+//! libtest-mimic trial named `[backend] check`, so `cargo test --test conformance --
+//! metadata` runs one. `cargo xtask conformance` runs every workspace package's
+//! `conformance` target and prints one matrix; see `docs/conformance.md`.
+//!
+//! See [`Suite`] for a complete `tests/conformance.rs`.
 
 mod checks;
 mod emulated;
 pub mod faults;
+pub mod report;
+mod suite;
 
 use std::fmt;
 use std::future::Future;
@@ -29,6 +37,7 @@ pub use emulated::{
     BoxFuture, EmulatedBackend, EmulatorHarness, LiveHarness, RunnerFactory, StartedEmulator,
     emulator_http_options, live_vars, unknown_path_id,
 };
+pub use suite::{BACKEND_VAR, FAULT_MATRIX_TRIAL, LIVE_VAR, REPORT_DIR_VAR, Suite};
 
 /// What a check concludes: `Err` carries what went wrong.
 pub type CheckResult = Result<(), String>;
@@ -101,9 +110,9 @@ impl Environment for RunnerEnvironment {
     }
 }
 
-/// Malformed and foreign ids for a backend whose ids are `{prefix}/{number}` (Buildkite's
-/// `org/pipeline/42`, GitHub's `owner/repo/30433642`): the prefix alone, bad numbers, an
-/// extra segment, and the prefix with each of its segments changed.
+/// Malformed and foreign ids for a backend whose ids are `{prefix}/{number}`
+/// (`org/pipeline/42`, `owner/repo/30433642`): the prefix alone, bad numbers, an extra
+/// segment, and the prefix with each of its segments changed.
 pub fn malformed_path_ids(prefix: &str) -> Vec<BuildId> {
     let segments: Vec<&str> = prefix.split('/').collect();
     let foreign = (0..segments.len()).map(|i| {
@@ -174,87 +183,6 @@ pub trait Harness: Send + Sync {
 
     /// Prepares a fresh environment for one check.
     async fn environment(&self) -> Result<Box<dyn Environment>, String>;
-}
-
-/// How a backend crate registers its harness.
-///
-/// ```ignore
-/// buildrunner_conformance::inventory::submit! {
-///     buildrunner_conformance::HarnessRegistration::new("noop", false, make_harness)
-/// }
-/// ```
-#[derive(Clone, Copy)]
-pub struct HarnessRegistration {
-    /// The backend the harness tests.
-    pub backend: &'static str,
-    /// A live harness talks to a real CI and only runs when asked (`--live`).
-    pub live: bool,
-    /// Makes the harness; `Err` says why it cannot run here (missing credentials, say).
-    pub make: fn() -> Result<Box<dyn Harness>, String>,
-}
-
-impl HarnessRegistration {
-    /// A registration, usable in `inventory::submit!`.
-    pub const fn new(
-        backend: &'static str,
-        live: bool,
-        make: fn() -> Result<Box<dyn Harness>, String>,
-    ) -> Self {
-        HarnessRegistration {
-            backend,
-            live,
-            make,
-        }
-    }
-}
-
-impl fmt::Debug for HarnessRegistration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HarnessRegistration")
-            .field("backend", &self.backend)
-            .field("live", &self.live)
-            .finish_non_exhaustive()
-    }
-}
-
-inventory::collect!(HarnessRegistration);
-
-/// Re-exported so harness crates submit with the same `inventory` this crate collects with.
-pub use inventory;
-
-/// Registers a backend's harnesses: the emulator harness (an [`EmulatedBackend`]) for the
-/// suite and the fault matrix, and a function that makes the live harness from the
-/// environment (it says which variables to set when it cannot).
-///
-/// ```ignore
-/// buildrunner_conformance::register_harnesses!(EMULATED, live_harness);
-/// ```
-#[macro_export]
-macro_rules! register_harnesses {
-    ($emulated:expr, $live:expr) => {
-        $crate::inventory::submit! {
-            $crate::HarnessRegistration::new($emulated.backend, false, || {
-                Ok(Box::new($crate::EmulatorHarness($emulated)))
-            })
-        }
-        $crate::inventory::submit! {
-            $crate::HarnessRegistration::new($emulated.backend, true, || {
-                $live().map(|live| Box::new(live) as Box<dyn $crate::Harness>)
-            })
-        }
-        $crate::inventory::submit! {
-            $crate::faults::FaultHarnessRegistration {
-                make: || Box::new($crate::EmulatorHarness($emulated)),
-            }
-        }
-    };
-}
-
-/// Every registered harness, live ones included, sorted by backend then live-ness.
-pub fn harnesses() -> Vec<&'static HarnessRegistration> {
-    let mut all: Vec<_> = inventory::iter::<HarnessRegistration>.into_iter().collect();
-    all.sort_by_key(|h| (h.backend, h.live));
-    all
 }
 
 /// Something a check needs from a backend or harness.

@@ -1,4 +1,4 @@
-//! The GitHub Actions backend's conformance harnesses : against an
+//! The GitHub Actions backend against the shared conformance suite: against an
 //! in-process emulator for the suite and the fault matrix, always run, and against the live
 //! API, run with `--live` when `BUILDRUNNER_GITHUB_OWNER`, `BUILDRUNNER_GITHUB_REPO`,
 //! `BUILDRUNNER_GITHUB_WORKFLOW` and `BUILDRUNNER_GITHUB_TOKEN` are set (the workflow is the
@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildrunner_api::BuildRunner;
-use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
+use std::process::ExitCode;
+
+use buildrunner_conformance::{
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+};
 use github_actions_emulator::{Emulated, Emulator, EmulatorConfig};
 
 use buildrunner_github_actions::{
@@ -73,4 +77,9 @@ fn live_harness() -> Result<LiveHarness, String> {
     })
 }
 
-buildrunner_conformance::register_harnesses!(EMULATED, live_harness);
+fn main() -> ExitCode {
+    Suite::new()
+        .emulated(EMULATED)
+        .live(NAME, live_harness)
+        .run()
+}

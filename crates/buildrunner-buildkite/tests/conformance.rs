@@ -1,6 +1,7 @@
-//! The Buildkite backend's conformance harnesses : against an
-//! in-process emulator for the suite and the fault matrix, always run, and against the live
-//! API, run with `--live` when `BUILDRUNNER_BUILDKITE_ORG`, `BUILDRUNNER_BUILDKITE_PIPELINE`
+//! The Buildkite backend against the shared conformance suite: two columns against an
+//! in-process emulator, always run (`buildkite`, REST only, also under the fault matrix, and
+//! `buildkite graphql`, whose `status_many` goes through GraphQL, so the suite checks it
+//! agrees with REST's `status`), and one against the live API, run with `--live` when `BUILDRUNNER_BUILDKITE_ORG`, `BUILDRUNNER_BUILDKITE_PIPELINE`
 //! and `BUILDRUNNER_BUILDKITE_TOKEN` are set (the pipeline is the sample of
 //! `docs/backends/buildkite.md`).
 
@@ -9,7 +10,11 @@ use std::time::Duration;
 
 use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
 use buildrunner_api::BuildRunner;
-use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
+use std::process::ExitCode;
+
+use buildrunner_conformance::{
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+};
 use buildrunner_http::HttpOptions;
 
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
@@ -26,6 +31,15 @@ fn runners(config: BuildkiteConfig, token: &str) -> Result<RunnerFactory, String
     }))
 }
 
+/// A runner configuration on the emulator at `api_url`.
+fn emulator_config(api_url: &str, http: HttpOptions) -> Result<BuildkiteConfig, String> {
+    let mut config = BuildkiteConfig::new("acme", "conformance")
+        .and_then(|c| c.with_api_url(api_url))
+        .map_err(|e| e.to_string())?;
+    config.http = http;
+    Ok(config)
+}
+
 const EMULATED: EmulatedBackend = EmulatedBackend {
     backend: NAME,
     capabilities: CAPABILITIES,
@@ -39,12 +53,15 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
                 .map_err(|e| format!("could not start the emulator: {e}"))
         })
     },
-    runners: |api_url, http: HttpOptions| {
-        let mut config = BuildkiteConfig::new("acme", "conformance")
-            .and_then(|c| c.with_api_url(api_url))
-            .map_err(|e| e.to_string())?;
-        config.http = http;
-        // status_many through GraphQL, so the suite checks it agrees with REST's status.
+    runners: |api_url, http| runners(emulator_config(api_url, http)?, EMULATOR_TOKEN),
+    id_prefix: "acme/conformance",
+};
+
+/// The same backend with `graphql = true`: `status_many` asks GraphQL for up to 100 builds
+/// a request.
+const EMULATED_GRAPHQL: EmulatedBackend = EmulatedBackend {
+    runners: |api_url, http| {
+        let mut config = emulator_config(api_url, http)?;
         let graphql = buildrunner_http::parse_api_url(api_url).and_then(|url| {
             url.join("v1")
                 .map_err(|e| buildrunner_api::Error::Configuration {
@@ -54,7 +71,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
         config.graphql_url = Some(graphql.map_err(|e| e.to_string())?);
         runners(config, EMULATOR_TOKEN)
     },
-    id_prefix: "acme/conformance",
+    ..EMULATED
 };
 
 fn live_harness() -> Result<LiveHarness, String> {
@@ -78,4 +95,10 @@ fn live_harness() -> Result<LiveHarness, String> {
     })
 }
 
-buildrunner_conformance::register_harnesses!(EMULATED, live_harness);
+fn main() -> ExitCode {
+    Suite::new()
+        .emulated(EMULATED)
+        .variant("graphql", EMULATED_GRAPHQL)
+        .live(NAME, live_harness)
+        .run()
+}

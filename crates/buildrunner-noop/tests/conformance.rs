@@ -1,10 +1,13 @@
-//! The noop backend's conformance harness .
+//! The noop backend against the shared conformance suite, in process (no HTTP, so no
+//! fault matrix).
+
+use std::process::ExitCode;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
-use buildrunner_conformance::{Environment, Harness, HarnessRegistration};
+use buildrunner_conformance::{Environment, Harness, Suite};
 
 use buildrunner_noop::{CAPABILITIES, NAME, NoopRunner, unminted_build_id};
 
@@ -64,6 +67,6 @@ impl Environment for NoopEnvironment {
     }
 }
 
-buildrunner_conformance::inventory::submit! {
-    HarnessRegistration::new(NAME, false, || Ok(Box::new(NoopHarness)))
+fn main() -> ExitCode {
+    Suite::new().harness(NoopHarness).run()
 }

@@ -1,4 +1,4 @@
-//! The GitLab backend's conformance harnesses : against an in-process
+//! The GitLab backend against the shared conformance suite: against an in-process
 //! emulator for the suite and the fault matrix, always run, and against a live instance, run
 //! with `--live` when `BUILDRUNNER_GITLAB_PROJECT` and `BUILDRUNNER_GITLAB_TOKEN` are set
 //! (`BUILDRUNNER_GITLAB_API_URL` for a self-managed instance; the project has the sample
@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildrunner_api::{BuildRunner, Capabilities};
-use buildrunner_conformance::{EmulatedBackend, LiveHarness, RunnerFactory, Timing, live_vars};
+use std::process::ExitCode;
+
+use buildrunner_conformance::{
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+};
 use gitlab_emulator::{Emulated, Emulator, EmulatorConfig};
 
 use buildrunner_gitlab::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
@@ -75,4 +79,9 @@ fn live_harness() -> Result<LiveHarness, String> {
     })
 }
 
-buildrunner_conformance::register_harnesses!(EMULATED, live_harness);
+fn main() -> ExitCode {
+    Suite::new()
+        .emulated(EMULATED)
+        .live(NAME, live_harness)
+        .run()
+}
