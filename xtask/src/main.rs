@@ -12,12 +12,16 @@ cargo xtask <TASK> [ARGS]
 
 Tasks:
   ci            everything CI runs, in order: fmt, clippy, tests, the fault matrix,
-                conformance, docs (stops at the first failure)
-  faults        the fault matrix of every HTTP backend (12 faults x 4 verbs x once/always), printed
+                conformance, docs, package, out-of-tree (stops at the first failure)
+  faults        the fault matrix of every HTTP backend (12 faults x 4 verbs x once/always):
+                the `[backend] fault_matrix` trial of every workspace package's `conformance`
+                test target, one table a backend, then the total
   conformance [--backend NAME] [--live] [-- TRIAL ARGS]
-                every conformance check against every registered backend, as a matrix;
-                --live adds the live harnesses (they need credentials, see docs/conformance.md);
-                then plants one bug per check and prints `planted bugs: N/N checks caught`
+                every workspace package's `conformance` test target (found with cargo
+                metadata), then ONE matrix over all their columns; --backend runs one
+                backend's columns; --live adds the live columns (they need credentials, see
+                docs/conformance.md); then plants one bug per check and prints
+                `planted bugs: N/N checks caught`
   bench [--quick] [--json PATH] [--platform buildkite|github-actions|gitlab] [--follow-only]
         [--replicas-only] [--observability-only]
                 every HTTP backend against bare reqwest on its emulator (separate process):
@@ -32,6 +36,9 @@ Tasks:
   test          cargo test --workspace
   doc           cargo doc --workspace --no-deps with warnings denied
   package       cargo package of every publishable crate (the libraries and the CLI)
+  out-of-tree   package our crates, then build examples/out-of-tree-backend (a repository
+                of its own) against those packages in a scratch copy, run its tests, its
+                conformance suite and fault matrix, and check its binary lists its backend
   mutants [ARGS]
                 cargo mutants on the api and noop crates and the backends' model, id and
                 config modules (installs cargo-mutants when missing; not part of ci: slow);
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         "faults" => run_steps(&[Step::FaultMatrix]),
         "doc" => run_steps(&[Step::Doc]),
         "package" => run_steps(&[Step::Package]),
+        "out-of-tree" => run_steps(&[Step::Package, Step::OutOfTree]),
         "mutants" => mutants(&args[1..]),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
@@ -80,6 +88,7 @@ fn ci() -> Result<(), String> {
         Step::PlantedBugs,
         Step::Doc,
         Step::Package,
+        Step::OutOfTree,
     ])
 }
 
@@ -231,6 +240,8 @@ enum Step {
     Doc,
     /// `cargo package` of every publishable crate, verified against each other.
     Package,
+    /// The example repository of its own built against the packaged crates.
+    OutOfTree,
     BuildEmulator,
     Bench(Vec<String>),
     /// The replica tests and figures run a real redis-server: install it when it is missing.
@@ -249,6 +260,7 @@ impl Step {
             Step::PlantedBugs => "planted bugs",
             Step::Doc => "doc",
             Step::Package => "package",
+            Step::OutOfTree => "out-of-tree",
             Step::BuildEmulator => "build emulator",
             Step::Bench(_) => "bench",
             Step::EnsureRedis => "redis-server",
@@ -271,13 +283,10 @@ impl Step {
             ]),
             Step::ClippyRunByXtask => command.args([
                 "clippy",
+                "--workspace",
                 "--locked",
-                "--package",
-                "buildrunner-conformance",
                 "--test",
                 "conformance",
-                "--test",
-                "fault_matrix",
                 "--test",
                 "suite_catches_bugs",
                 "--",
@@ -285,37 +294,8 @@ impl Step {
                 "warnings",
             ]),
             Step::Test => command.args(["test", "--workspace", "--locked"]),
-            // `--workspace` like the test step, so cargo reuses its build (same features)
-            // instead of compiling the backend again for one package.
-            Step::FaultMatrix => command.args([
-                "test",
-                "--workspace",
-                "--locked",
-                "--test",
-                "fault_matrix",
-                "--",
-                "--nocapture",
-            ]),
-            Step::Conformance(args) => {
-                // The suite lives in a test target; this only chooses what it runs.
-                command.args([
-                    "test",
-                    "--workspace",
-                    "--locked",
-                    "--test",
-                    "conformance",
-                    "--",
-                ]);
-                command.args(&args.passthrough);
-                command.env(
-                    "BUILDRUNNER_CONFORMANCE_BACKEND",
-                    args.backend.as_deref().unwrap_or(""),
-                );
-                command.env(
-                    "BUILDRUNNER_CONFORMANCE_LIVE",
-                    if args.live { "1" } else { "0" },
-                )
-            }
+            // Run by `conformance_matrix` and `out_of_tree`, which run several commands.
+            Step::FaultMatrix | Step::Conformance(_) | Step::OutOfTree => command.arg("--version"),
             // For every check, a bug only that check catches: proves the suite can fail.
             Step::PlantedBugs => command.args([
                 "test",
@@ -404,13 +384,20 @@ fn run_steps(steps: &[Step]) -> Result<(), String> {
         if let Step::Package = step {
             forget_unpacked_packages()?;
         }
-        let mut command = step.command();
-        command.current_dir(project_root());
-        let status = command
-            .status()
-            .map_err(|e| format!("step {} could not start: {e}", step.name()))?;
-        if !status.success() {
-            return Err(format!("step {} failed ({status})", step.name()));
+        match step {
+            Step::Conformance(args) => conformance_matrix(Matrix::Checks, args)?,
+            Step::FaultMatrix => conformance_matrix(Matrix::Faults, &ConformanceArgs::default())?,
+            Step::OutOfTree => out_of_tree()?,
+            step => {
+                let mut command = step.command();
+                command.current_dir(project_root());
+                let status = command
+                    .status()
+                    .map_err(|e| format!("step {} could not start: {e}", step.name()))?;
+                if !status.success() {
+                    return Err(format!("step {} failed ({status})", step.name()));
+                }
+            }
         }
         eprintln!(
             "xtask: <== {} ok in {:.1}s",
@@ -487,4 +474,260 @@ fn project_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// What a run of the backends' `conformance` targets is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matrix {
+    /// Every check of the suite (the fault-matrix trials skipped).
+    Checks,
+    /// Only the fault-matrix trials.
+    Faults,
+}
+
+/// The workspace packages that have a test target named `conformance`, from `cargo metadata`:
+/// a backend joins the matrix by having one, and nothing here names a backend.
+fn conformance_packages() -> Result<Vec<String>, String> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(project_root())
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed what is not JSON: {e}"))?;
+    let packages = metadata["packages"].as_array().into_iter().flatten();
+    let mut found: Vec<String> = packages
+        .filter(|package| {
+            let targets = package["targets"].as_array().into_iter().flatten();
+            targets
+                .into_iter()
+                .any(|t| t["name"] == "conformance" && t["kind"][0] == "test")
+        })
+        .filter_map(|package| package["name"].as_str().map(str::to_owned))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err("no workspace package has a `conformance` test target".into());
+    }
+    Ok(found)
+}
+
+/// Runs every workspace package's `conformance` target (each prints its own columns and
+/// writes a report), then prints one summary over all of them.
+fn conformance_matrix(matrix: Matrix, args: &ConformanceArgs) -> Result<(), String> {
+    let packages = conformance_packages()?;
+    eprintln!("xtask: conformance targets in {}", packages.join(", "));
+    let reports = target_dir().join("conformance-reports");
+    if reports.exists() {
+        std::fs::remove_dir_all(&reports)
+            .map_err(|e| format!("cannot clear {}: {e}", reports.display()))?;
+    }
+    // `--workspace` like the test step, so cargo reuses its build (same features); every
+    // binary runs even when one fails, so the matrix is whole.
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
+        .args(["--test", "conformance", "--"])
+        .current_dir(project_root())
+        .env("BUILDRUNNER_CONFORMANCE_REPORT_DIR", &reports)
+        .env(
+            "BUILDRUNNER_CONFORMANCE_BACKEND",
+            args.backend.as_deref().unwrap_or(""),
+        )
+        .env(
+            "BUILDRUNNER_CONFORMANCE_LIVE",
+            if args.live { "1" } else { "0" },
+        );
+    match matrix {
+        Matrix::Checks => command.args(["--skip", "fault_matrix"]),
+        Matrix::Faults => command.arg("fault_matrix"),
+    };
+    command.args(&args.passthrough);
+    let tests = command
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+
+    let mut summary = cargo();
+    summary
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "buildrunner-conformance",
+        ])
+        .args(["--example", "conformance_summary", "--"])
+        .arg(match matrix {
+            Matrix::Checks => "checks",
+            Matrix::Faults => "faults",
+        })
+        .arg(&reports)
+        .args(&packages)
+        .current_dir(project_root());
+    if let Some(backend) = &args.backend {
+        summary.args(["--backend", backend]);
+    }
+    let summarized = summary
+        .status()
+        .map_err(|e| format!("cannot run the conformance summary: {e}"))?;
+    match (tests.success(), summarized.success()) {
+        (true, true) => Ok(()),
+        (false, _) => Err(format!("a conformance target failed ({tests})")),
+        (true, false) => Err("the conformance summary found problems (above)".into()),
+    }
+}
+
+/// Where the out-of-tree example lives in this repository.
+const OUT_OF_TREE_EXAMPLE: &str = "examples/out-of-tree-backend";
+
+/// Builds `examples/out-of-tree-backend` as a repository of its own would, against the
+/// crates `cargo package` just made: a scratch copy of it gets a `[patch.crates-io]` that
+/// points at those packages (never committed), then its tests, conformance suite and fault
+/// matrix run, and its `buildrunner` binary must list its backend.
+fn out_of_tree() -> Result<(), String> {
+    let scratch = target_dir().join("out-of-tree");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    let unpacked = scratch.join("crates");
+    let repo = scratch.join("repo");
+    std::fs::create_dir_all(&unpacked)
+        .map_err(|e| format!("cannot create {}: {e}", unpacked.display()))?;
+    let patches = unpack_packages(&unpacked)?;
+    copy_tree(&project_root().join(OUT_OF_TREE_EXAMPLE), &repo)?;
+    let manifest = repo.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    text.push_str(
+        "\n# Written by `cargo xtask out-of-tree`: the crates just packaged.\n[patch.crates-io]\n",
+    );
+    for (name, path) in &patches {
+        text.push_str(&format!(
+            "{name} = {{ path = {:?} }}\n",
+            path.display().to_string()
+        ));
+    }
+    std::fs::write(&manifest, text)
+        .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    // The versions this workspace was tested with, so the example resolves (and, sharing the
+    // target directory, compiles) the same third-party crates.
+    std::fs::copy(project_root().join("Cargo.lock"), repo.join("Cargo.lock"))
+        .map_err(|e| format!("cannot seed the example's Cargo.lock: {e}"))?;
+
+    let in_example = |args: &[&str]| {
+        let mut command = cargo();
+        command
+            .args(args)
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .current_dir(&repo)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env_remove("BUILDRUNNER_CONFORMANCE_REPORT_DIR")
+            .env_remove("BUILDRUNNER_CONFORMANCE_BACKEND")
+            .env_remove("BUILDRUNNER_CONFORMANCE_LIVE");
+        command
+    };
+    let status = in_example(&["test", "--workspace"])
+        .status()
+        .map_err(|e| format!("cannot run cargo test in the example: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the example's tests, suite or fault matrix failed ({status})"
+        ));
+    }
+    let output = in_example(&["run", "--quiet", "--bin", "buildrunner"])
+        .args(["--", "--output", "json", "backends"])
+        .output()
+        .map_err(|e| format!("cannot run the example's buildrunner: {e}"))?;
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "the example's `buildrunner backends` printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let names: Vec<&str> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|backend| backend["name"].as_str())
+        .collect();
+    if names != ["woodpecker"] {
+        return Err(format!(
+            "the example's `buildrunner backends` lists {names:?}, expected [\"woodpecker\"]"
+        ));
+    }
+    eprintln!("xtask: the example's buildrunner lists {names:?}");
+    Ok(())
+}
+
+/// Unpacks every `buildrunner-*.crate` that `cargo package` left in `target/package` into
+/// `into`; returns each crate's name and unpacked directory.
+fn unpack_packages(into: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let packaged = target_dir().join("package");
+    let entries = std::fs::read_dir(&packaged).map_err(|e| {
+        format!(
+            "no packages in {} ({e}): run `cargo xtask package` first",
+            packaged.display()
+        )
+    })?;
+    let mut patches = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = file.strip_suffix(".crate") else {
+            continue;
+        };
+        let Some((name, _version)) = stem.rsplit_once('-') else {
+            continue;
+        };
+        if !name.starts_with("buildrunner-") {
+            continue;
+        }
+        let status = Command::new("tar")
+            .arg("-xzf")
+            .arg(entry.path())
+            .arg("-C")
+            .arg(into)
+            .status()
+            .map_err(|e| format!("cannot run tar: {e}"))?;
+        if !status.success() {
+            return Err(format!("tar could not unpack {file} ({status})"));
+        }
+        patches.push((name.to_owned(), into.join(stem)));
+    }
+    if patches.is_empty() {
+        return Err(format!(
+            "no buildrunner packages in {}: run `cargo xtask package` first",
+            packaged.display()
+        ));
+    }
+    patches.sort();
+    Ok(patches)
+}
+
+/// Copies a directory tree, leaving out build output and lock files.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name == "target" || name == "Cargo.lock" {
+            continue;
+        }
+        let (source, destination) = (entry.path(), to.join(&name));
+        if source.is_dir() {
+            copy_tree(&source, &destination)?;
+        } else {
+            std::fs::copy(&source, &destination)
+                .map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+        }
+    }
+    Ok(())
 }

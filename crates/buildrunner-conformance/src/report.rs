@@ -273,13 +273,15 @@ pub fn summarize(
             )),
         }
     }
-    let backends: Vec<&str> = records
+    let mut backends: Vec<&str> = records
         .iter()
         .filter_map(|r| match r {
             Record::Column { backend, .. } => Some(backend.as_str()),
             _ => None,
         })
         .collect();
+    backends.sort_unstable();
+    backends.dedup();
     if let Some(only) = only
         && !backends.contains(&only)
     {

@@ -1,0 +1,45 @@
+//! The buildrunner conformance suite and fault matrix against this backend, on the Woodpecker
+//! emulator in this process: `cargo test --test conformance` prints the `[woodpecker]`
+//! column and fault table.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use buildrunner_api::BuildRunner;
+use buildrunner_conformance::{EmulatedBackend, Suite};
+use buildrunner_woodpecker::{CAPABILITIES, NAME, Token, WoodpeckerConfig, WoodpeckerRunner};
+use woodpecker_emulator::{Emulated, Emulator, EmulatorConfig};
+
+const TOKEN: &str = "conformance-token";
+const REPO_ID: u64 = 12;
+
+const EMULATED: EmulatedBackend = EmulatedBackend {
+    backend: NAME,
+    capabilities: CAPABILITIES,
+    // Every trigger carries a fresh dispatch id in its key variable.
+    unkeyed_triggers_are_keyed: true,
+    cancel_reads_its_answer: false,
+    start_emulator: || {
+        Box::pin(async {
+            Emulator::start(EmulatorConfig::new(TOKEN))
+                .await
+                .map(|emulator| Box::new(emulator) as Box<dyn Emulated>)
+                .map_err(|e| format!("could not start the emulator: {e}"))
+        })
+    },
+    runners: |api_url, http| {
+        let mut config = WoodpeckerConfig::new(REPO_ID, api_url).map_err(|e| e.to_string())?;
+        config.http = http;
+        let token = Token::new(TOKEN).map_err(|e| e.to_string())?;
+        Ok(Arc::new(move || {
+            WoodpeckerRunner::new("conformance", config.clone(), token.clone())
+                .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
+                .map_err(|e| e.to_string())
+        }))
+    },
+    id_prefix: "12",
+};
+
+fn main() -> ExitCode {
+    Suite::new().emulated(EMULATED).run()
+}
