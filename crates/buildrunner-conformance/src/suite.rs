@@ -76,6 +76,7 @@ struct Column {
 #[derive(Default)]
 pub struct Suite {
     columns: Vec<Column>,
+    report_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Suite {
@@ -146,6 +147,13 @@ impl Suite {
         self
     }
 
+    /// Writes the results into `dir` (one file, named after the package under test) instead
+    /// of printing the column: what [`REPORT_DIR_VAR`] asks for, as `cargo xtask` sets it.
+    pub fn report_to(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.report_dir = Some(dir.into());
+        self
+    }
+
     /// Runs the columns with this process's arguments (`cargo test`'s filters) and returns
     /// the exit code for `main`.
     pub fn run(self) -> ExitCode {
@@ -189,10 +197,16 @@ impl Suite {
             faults::print_matrix(column, cells);
             records.extend(cells.iter().map(|cell| Record::fault(column, cell)));
         }
-        match std::env::var_os(REPORT_DIR_VAR) {
+        let report_dir = self
+            .report_dir
+            .or_else(|| std::env::var_os(REPORT_DIR_VAR).map(Into::into));
+        match report_dir {
             Some(dir) => {
-                if let Err(e) = report::write(std::path::Path::new(&dir), &records) {
-                    problems.push(format!("could not write the report into {dir:?}: {e}"));
+                if let Err(e) = report::write(&dir, &records) {
+                    problems.push(format!(
+                        "could not write the report into {}: {e}",
+                        dir.display()
+                    ));
                 }
             }
             None => {
