@@ -5,29 +5,23 @@
 //! and `BUILDRUNNER_BUILDKITE_TOKEN` are set (the pipeline is the sample of
 //! `docs/backends/buildkite.md`).
 
-use std::sync::Arc;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
-use buildrunner_api::BuildRunner;
-use std::process::ExitCode;
-
+use buildkite_emulator::{Emulator, EmulatorConfig};
+use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
 };
 use buildrunner_http::HttpOptions;
-
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 
 /// Runners of `config` that authenticate with `token`.
 fn runners(config: BuildkiteConfig, token: &str) -> Result<RunnerFactory, String> {
     let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(Arc::new(move || {
+    Ok(runner_factory(move || {
         BuildkiteRunner::new("conformance", config.clone(), token.clone())
-            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
-            .map_err(|e| e.to_string())
     }))
 }
 
@@ -46,12 +40,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     unkeyed_triggers_are_keyed: false,
     cancel_reads_its_answer: false,
     start_emulator: || {
-        Box::pin(async {
-            let emulator = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await;
-            emulator
-                .map(|e| Box::new(e) as Box<dyn Emulated>)
-                .map_err(|e| format!("could not start the emulator: {e}"))
-        })
+        Box::pin(async { started(Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await) })
     },
     runners: |api_url, http| runners(emulator_config(api_url, http)?, EMULATOR_TOKEN),
     id_prefix: "acme/conformance",

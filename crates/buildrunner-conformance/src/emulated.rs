@@ -58,6 +58,31 @@ impl EmulatedBackend {
     }
 }
 
+/// An emulator a harness started, boxed as [`EmulatedBackend::start_emulator`] returns it, or
+/// why it could not start.
+///
+/// # Errors
+///
+/// The start's I/O error (no port could be bound), as text.
+pub fn started(emulator: std::io::Result<impl Emulated>) -> Result<StartedEmulator, String> {
+    emulator
+        .map(|emulator| Box::new(emulator) as StartedEmulator)
+        .map_err(|e| format!("could not start the emulator: {e}"))
+}
+
+/// A [`RunnerFactory`] of `make` (a backend's constructor with its configuration and
+/// credential), as [`EmulatedBackend::runners`] and [`LiveHarness::runners`] take it; a
+/// construction error becomes its text.
+pub fn runner_factory<R: BuildRunner + 'static>(
+    make: impl Fn() -> buildrunner_api::Result<R> + Send + Sync + 'static,
+) -> RunnerFactory {
+    Arc::new(move || {
+        make()
+            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// An id of the `{prefix}/{number}` shape that names no build.
 pub fn unknown_path_id(prefix: &str) -> BuildId {
     BuildId::new(format!("{prefix}/987654321"))

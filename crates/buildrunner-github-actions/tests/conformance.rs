@@ -4,30 +4,24 @@
 //! `BUILDRUNNER_GITHUB_WORKFLOW` and `BUILDRUNNER_GITHUB_TOKEN` are set (the workflow is the
 //! sample of `docs/backends/github-actions.md`).
 
-use std::sync::Arc;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use buildrunner_api::BuildRunner;
-use std::process::ExitCode;
-
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
 };
-use github_actions_emulator::{Emulated, Emulator, EmulatorConfig};
-
 use buildrunner_github_actions::{
     CAPABILITIES, Credentials, GitHubActionsConfig, GitHubActionsRunner, NAME, Token,
 };
+use github_actions_emulator::{Emulator, EmulatorConfig};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 
 /// Runners of `config`, each with its own credentials from `token`.
 fn runners(config: GitHubActionsConfig, token: &str) -> Result<RunnerFactory, String> {
     let credentials = Credentials::Token(Token::new(token).map_err(|e| e.to_string())?);
-    Ok(Arc::new(move || {
+    Ok(runner_factory(move || {
         GitHubActionsRunner::new("conformance", config.clone(), credentials.clone())
-            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
-            .map_err(|e| e.to_string())
     }))
 }
 
@@ -38,12 +32,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     unkeyed_triggers_are_keyed: true,
     cancel_reads_its_answer: false,
     start_emulator: || {
-        Box::pin(async {
-            match Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await {
-                Ok(emulator) => Ok(Box::new(emulator) as Box<dyn Emulated>),
-                Err(e) => Err(format!("could not start the emulator: {e}")),
-            }
-        })
+        Box::pin(async { started(Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await) })
     },
     runners: |api_url, http| {
         let mut config = GitHubActionsConfig::new("acme", "conformance", "buildrunner.yml")

@@ -4,18 +4,15 @@
 //! (`BUILDRUNNER_GITLAB_API_URL` for a self-managed instance; the project has the sample
 //! `.gitlab-ci.yml` of `docs/backends/gitlab.md`).
 
-use std::sync::Arc;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use buildrunner_api::{BuildRunner, Capabilities};
-use std::process::ExitCode;
-
+use buildrunner_api::Capabilities;
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars,
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
 };
-use gitlab_emulator::{Emulated, Emulator, EmulatorConfig};
-
 use buildrunner_gitlab::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
+use gitlab_emulator::{Emulator, EmulatorConfig};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
 
@@ -28,10 +25,8 @@ const HARNESS_CAPABILITIES: Capabilities = Capabilities {
 fn runners(mut config: GitLabConfig, token: &str) -> Result<RunnerFactory, String> {
     config.read_variables = true;
     let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(Arc::new(move || {
+    Ok(runner_factory(move || {
         GitLabRunner::new("conformance", config.clone(), token.clone())
-            .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
-            .map_err(|e| e.to_string())
     }))
 }
 
@@ -42,12 +37,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     unkeyed_triggers_are_keyed: true,
     cancel_reads_its_answer: true,
     start_emulator: || {
-        Box::pin(async {
-            let started = Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await;
-            started
-                .map(|emulator| Box::new(emulator) as Box<dyn Emulated>)
-                .map_err(|e| format!("could not start the emulator: {e}"))
-        })
+        Box::pin(async { started(Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await) })
     },
     runners: |api_url, http| {
         let mut config = GitLabConfig::new("acme/platform/conformance")

@@ -3,12 +3,10 @@
 //! column and fault table.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use buildrunner_api::BuildRunner;
-use buildrunner_conformance::{EmulatedBackend, Suite};
+use buildrunner_conformance::{EmulatedBackend, Suite, runner_factory, started};
 use buildrunner_woodpecker::{CAPABILITIES, NAME, Token, WoodpeckerConfig, WoodpeckerRunner};
-use woodpecker_emulator::{Emulated, Emulator, EmulatorConfig};
+use woodpecker_emulator::{Emulator, EmulatorConfig};
 
 const TOKEN: &str = "conformance-token";
 const REPO_ID: u64 = 12;
@@ -20,21 +18,14 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     unkeyed_triggers_are_keyed: true,
     cancel_reads_its_answer: false,
     start_emulator: || {
-        Box::pin(async {
-            Emulator::start(EmulatorConfig::new(TOKEN))
-                .await
-                .map(|emulator| Box::new(emulator) as Box<dyn Emulated>)
-                .map_err(|e| format!("could not start the emulator: {e}"))
-        })
+        Box::pin(async { started(Emulator::start(EmulatorConfig::new(TOKEN)).await) })
     },
     runners: |api_url, http| {
         let mut config = WoodpeckerConfig::new(REPO_ID, api_url).map_err(|e| e.to_string())?;
         config.http = http;
         let token = Token::new(TOKEN).map_err(|e| e.to_string())?;
-        Ok(Arc::new(move || {
+        Ok(runner_factory(move || {
             WoodpeckerRunner::new("conformance", config.clone(), token.clone())
-                .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
-                .map_err(|e| e.to_string())
         }))
     },
     id_prefix: "12",
