@@ -25,11 +25,11 @@
 //! Lifecycles, faults, rate windows and the request log are the shared [`buildrunner_emulator_engine`];
 //! this crate only speaks Buildkite's wire format.
 //!
-//! With [`Emulator::send_webhooks`] it also POSTs Buildkite's build webhooks (token or
+//! With [`Emulator::send_webhooks`](buildrunner_emulator_engine::Emulator::send_webhooks) it also POSTs Buildkite's build webhooks (token or
 //! signature mode) to a URL on every state change, with faults: drop, delay, duplicate,
 //! reorder, bad signature.
 //!
-//! Tests can force any raw state ([`Emulator::force_state`]), inject faults into the next
+//! Tests can force any raw state ([`Buildkite::force_state`]), inject faults into the next
 //! requests ([`Emulated::inject`]), turn on rate limiting ([`Emulated::set_rate_limit`]) and
 //! read the request log ([`Emulated::requests`]).
 //!
