@@ -122,7 +122,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use buildrunner_api::{BuildId, BuildStatus};
-    use buildrunner_http::webhook::hmac_sha256_hex;
+    use buildrunner_emulator_engine::hmac_sha256_hex;
 
     use buildrunner_api::WebhookReceiver;
 
@@ -174,7 +174,7 @@ mod tests {
     fn signed(event: &str, body: Vec<u8>, key: &str, at: u64) -> WebhookDelivery {
         let mut message = format!("{at}.").into_bytes();
         message.extend_from_slice(&body);
-        let signature = hmac_sha256_hex(&Token::multiline(key).unwrap(), &message);
+        let signature = hmac_sha256_hex(key, &message);
         let header = format!("timestamp={at}, signature={signature}");
         delivery(event, ("X-Buildkite-Signature", header), body)
     }

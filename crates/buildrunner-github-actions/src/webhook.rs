@@ -82,7 +82,7 @@ pub(crate) fn receiver(config: &GitHubActionsConfig) -> Option<Box<dyn WebhookRe
 #[cfg(test)]
 mod tests {
     use buildrunner_api::{BuildId, BuildStatus};
-    use buildrunner_http::webhook::hmac_sha256_hex;
+    use buildrunner_emulator_engine::hmac_sha256_hex;
 
     use buildrunner_api::WebhookReceiver;
 
@@ -123,8 +123,10 @@ mod tests {
     }
 
     fn signed(event: &str, guid: &str, body: Vec<u8>) -> WebhookDelivery {
-        let key = Token::multiline("It's a Secret to Everybody").unwrap();
-        let signature = format!("sha256={}", hmac_sha256_hex(&key, &body));
+        let signature = format!(
+            "sha256={}",
+            hmac_sha256_hex("It's a Secret to Everybody", &body)
+        );
         delivery(event, guid, signature, body)
     }
 

@@ -165,21 +165,6 @@ pub fn hmac_sha256_matches(secret: &Token, parts: &[&[u8]], hex_signature: &str)
     mac.verify_slice(&expected).is_ok()
 }
 
-/// The lowercase hex HMAC-SHA256 of `message`; for tests and emulators that sign.
-pub fn hmac_sha256_hex(secret: &Token, message: &[u8]) -> String {
-    // An HMAC key may have any length; new_from_slice cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
-    mac.update(message);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
@@ -255,7 +240,6 @@ mod tests {
         // signature.
         let key = secret("It's a Secret to Everybody");
         let signature = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert_eq!(hmac_sha256_hex(&key, b"Hello, World!"), signature);
         assert!(hmac_sha256_matches(
             &key,
             &[b"Hello, ", b"World!"],
