@@ -33,6 +33,12 @@ pub struct Capabilities {
     /// Outcome markers (`buildrunner-outcome=...` in a head URI) decide how a build ends, so
     /// the suite can drive success, failure, hangs and injected errors.
     pub outcome_markers: bool,
+    /// [`BuildRunner::jobs`](crate::BuildRunner::jobs) lists a build's jobs, so a failed build
+    /// can say which job failed.
+    pub job_reports: bool,
+    /// [`BuildRunner::retry_failed`](crate::BuildRunner::retry_failed) re-runs only the failed
+    /// jobs of a failed build, in the same build, so its id stays the same.
+    pub retry_failed: bool,
 }
 
 impl Capabilities {
@@ -44,5 +50,7 @@ impl Capabilities {
         status_survives_restart: false,
         cancel_observable: false,
         outcome_markers: false,
+        job_reports: false,
+        retry_failed: false,
     };
 }

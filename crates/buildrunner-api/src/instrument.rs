@@ -12,7 +12,7 @@
 //! | [`CALL_DURATION_SECONDS`] | histogram | `backend`, `operation`, `outcome` |
 //! | [`WEBHOOKS_TOTAL`] | counter | `backend`, `result`, `reason` (refusals only) |
 //!
-//! `operation` is `trigger`, `status`, `status_many` or `cancel`; `outcome` is `ok` or the
+//! `operation` is `trigger`, `status`, `status_many`, `cancel`, `jobs` or `retry_failed`; `outcome` is `ok` or the
 //! [`Error::kind`](crate::Error::kind) of the error (for `status_many`, of the first build
 //! that failed). A webhook's `result` is `accepted` (it names a build and a status),
 //! `ignored` (verified, but about nothing a runner follows, or a repeat) or `refused`, with
@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use tracing::Instrument as _;
 
 use crate::{
-    BuildId, BuildReport, BuildRunner, Capabilities, Result, TriggerRequest, WebhookDelivery,
-    WebhookError, WebhookEvent, WebhookReceiver,
+    BuildId, BuildReport, BuildRunner, Capabilities, JobReport, Result, TriggerRequest,
+    WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver,
 };
 
 /// Counter: calls through the trait, by backend, operation and outcome.
@@ -190,6 +190,20 @@ impl BuildRunner for Instrumented {
         let span = call_span!("buildrunner.cancel", "cancel", self);
         span.record("buildrunner.build_id", id.as_str());
         self.measured("cancel", span, self.inner.cancel(id), outcome)
+            .await
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let span = call_span!("buildrunner.jobs", "jobs", self);
+        span.record("buildrunner.build_id", id.as_str());
+        self.measured("jobs", span, self.inner.jobs(id), outcome)
+            .await
+    }
+
+    async fn retry_failed(&self, id: &BuildId) -> Result<()> {
+        let span = call_span!("buildrunner.retry_failed", "retry_failed", self);
+        span.record("buildrunner.build_id", id.as_str());
+        self.measured("retry_failed", span, self.inner.retry_failed(id), outcome)
             .await
     }
 }

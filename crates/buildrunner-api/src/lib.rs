@@ -45,8 +45,8 @@ pub use error::{BoxError, Error, Result};
 pub use registry::{BackendRegistration, QueueConfig};
 pub use runner::{BuildRunner, STATUS_MANY_CONCURRENCY, status_each, status_one_by_one};
 pub use types::{
-    BuildId, BuildMetadata, BuildReport, BuildStatus, Change, MAX_IDEMPOTENCY_KEY_LEN,
-    TriggerRequest, TriggerRequestBuilder,
+    ATTEMPT_KEY, BuildId, BuildMetadata, BuildReport, BuildStatus, Change, JobReport,
+    MAX_IDEMPOTENCY_KEY_LEN, TriggerRequest, TriggerRequestBuilder, failed_first,
 };
 pub use webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
 

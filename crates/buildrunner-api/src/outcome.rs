@@ -24,6 +24,10 @@ pub enum Outcome {
     /// `waiting`, GitLab `manual`); it is never `Succeeded`. A cancel ends it, or is refused
     /// with [`Error::Rejected`](crate::Error::Rejected) where the CI refuses it.
     Block,
+    /// `flaky`: the build's test job fails on the first attempt, so the build ends `Failed`;
+    /// after [`retry_failed`](crate::BuildRunner::retry_failed) the retried job passes and
+    /// the build ends `Succeeded` under the same id. Without a retry it is a `fail`.
+    Flaky,
     /// `trigger-error`: `trigger` returns an error and creates nothing.
     TriggerError,
     /// `status-error`: `status` returns an error.
@@ -32,11 +36,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Pass,
         Outcome::Fail,
         Outcome::Hang,
         Outcome::Block,
+        Outcome::Flaky,
         Outcome::TriggerError,
         Outcome::StatusError,
     ];
@@ -48,6 +53,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Hang => "hang",
             Outcome::Block => "block",
+            Outcome::Flaky => "flaky",
             Outcome::TriggerError => "trigger-error",
             Outcome::StatusError => "status-error",
         }
@@ -67,14 +73,14 @@ impl Outcome {
     /// let uris = ["https://x/pull/1", "https://x/pull/2?buildrunner-outcome=hang&a=b"];
     /// assert_eq!(Outcome::from_uris(uris), Ok(Outcome::Hang));
     /// assert_eq!(Outcome::from_uris(["https://x/pull/1"]), Ok(Outcome::Pass));
-    /// assert!(Outcome::from_uris(["https://x/?buildrunner-outcome=flaky"]).is_err());
+    /// assert!(Outcome::from_uris(["https://x/?buildrunner-outcome=flakey"]).is_err());
     /// ```
     ///
     /// An explicit `pass` token is accepted as the default.
     ///
     /// # Errors
     ///
-    /// [`UnknownOutcome`] when the first marker's token is not one of the five, so a typo in
+    /// [`UnknownOutcome`] when the first marker's token is not one of [`Outcome::ALL`], so a typo in
     /// a test never turns into a silent success.
     pub fn from_uris<'a>(
         uris: impl IntoIterator<Item = &'a str>,

@@ -2,7 +2,9 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::{BuildId, BuildReport, Capabilities, Result, TriggerRequest, WebhookReceiver};
+use crate::{
+    BuildId, BuildReport, Capabilities, Error, JobReport, Result, TriggerRequest, WebhookReceiver,
+};
 
 /// How many `status` calls the default [`BuildRunner::status_many`] has in flight at once.
 pub const STATUS_MANY_CONCURRENCY: usize = 8;
@@ -96,6 +98,46 @@ pub trait BuildRunner: Debug + Send + Sync {
     /// [`Error::Rejected`](crate::Error::Rejected) when the CI refuses to cancel a build that
     /// is still running.
     async fn cancel(&self, id: &BuildId) -> Result<()>;
+
+    /// Lists a build's jobs (the latest attempt of each), in the CI's order, so a caller can
+    /// name the failed ones and link them. One request, or one walk of the CI's pages; never
+    /// part of [`status`](BuildRunner::status).
+    ///
+    /// The default is [`Error::Unsupported`]; a backend that overrides it declares
+    /// [`Capabilities::job_reports`].
+    ///
+    /// # Errors
+    ///
+    /// The same as [`status`](BuildRunner::status); [`Error::Protocol`] for a jobs page that
+    /// is not understood.
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let _ = id;
+        Err(Error::Unsupported {
+            backend: self.backend_name(),
+            operation: "jobs",
+        })
+    }
+
+    /// Asks the CI to run again only the failed jobs of a build whose status is
+    /// [`Failed`](crate::BuildStatus::Failed), in the same build (the id stays the same), and
+    /// returns once the CI accepted. From then on this runner never reports the failure of the
+    /// earlier attempt as the build's verdict: a read that still shows it is not terminal.
+    ///
+    /// The default is [`Error::Unsupported`]; a backend that overrides it declares
+    /// [`Capabilities::retry_failed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] with the reason, after reading the status and sending nothing else,
+    /// when the build is not `Failed`; [`Error::Rejected`] when the CI refuses the retry (a run
+    /// still in progress, a cap on re-runs); otherwise the same as [`status`](BuildRunner::status).
+    async fn retry_failed(&self, id: &BuildId) -> Result<()> {
+        let _ = id;
+        Err(Error::Unsupported {
+            backend: self.backend_name(),
+            operation: "retry_failed",
+        })
+    }
 }
 
 /// The default [`BuildRunner::status_many`]: one `status` call per id, at most

@@ -423,4 +423,65 @@ impl BuildReport {
     pub fn url(&self) -> Option<&str> {
         self.metadata.get("url").map(String::as_str)
     }
+
+    /// The attempt this report describes, where the CI counts attempts (metadata key
+    /// [`ATTEMPT_KEY`], decimal text): 1 for the first run, one more for each
+    /// [`retry_failed`](crate::BuildRunner::retry_failed).
+    pub fn attempt(&self) -> Option<u32> {
+        self.metadata.get(ATTEMPT_KEY)?.parse().ok()
+    }
+}
+
+/// The metadata key of the attempt a report describes; see [`BuildReport::attempt`].
+pub const ATTEMPT_KEY: &str = "attempt";
+
+/// One job of a build, as [`BuildRunner::jobs`](crate::BuildRunner::jobs) lists them: what a
+/// merge queue tells an author about a failed build.
+///
+/// A job the CI allows to fail (Buildkite's soft-failed, GitLab's `allow_failure`) that
+/// failed is reported `Succeeded`, with the reason in `detail`: it does not fail the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// The job's name as the CI shows it.
+    pub name: String,
+    /// Where the job stands, in the build's words.
+    pub status: BuildStatus,
+    /// A page a person can open: the job and its log.
+    pub url: Option<String>,
+    /// The CI's own word for why (GitLab's `failure_reason`, GitHub's `conclusion`).
+    pub detail: Option<String>,
+}
+
+impl JobReport {
+    /// A job with no url and no detail.
+    pub fn new(name: impl Into<String>, status: BuildStatus) -> Self {
+        JobReport {
+            name: name.into(),
+            status,
+            url: None,
+            detail: None,
+        }
+    }
+
+    /// Sets the url.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Whether this job failed the build.
+    pub fn failed(&self) -> bool {
+        self.status == BuildStatus::Failed
+    }
+}
+
+/// Sorts jobs failed first, keeping the CI's order otherwise, as a person reads them.
+pub fn failed_first(jobs: &mut [JobReport]) {
+    jobs.sort_by_key(|job| !job.failed());
 }

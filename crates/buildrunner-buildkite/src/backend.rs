@@ -24,6 +24,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    ..Capabilities::NONE
 };
 
 /// A runner for one Buildkite pipeline.

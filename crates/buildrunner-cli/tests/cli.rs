@@ -547,11 +547,11 @@ async fn every_command_works_against_the_buildkite_emulator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_watch_and_cancel_work_against_the_github_actions_emulator() {
     use github_actions_emulator::{Emulator, EmulatorConfig, Timings};
-    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings {
-        queued: Duration::from_millis(50),
-        running: Duration::from_millis(150),
-        canceling: Duration::from_millis(50),
-    }))
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    )))
     .await
     .unwrap();
     let workspace = Workspace::with_config(&format!(
@@ -632,11 +632,11 @@ async fn run_watch_and_cancel_work_against_the_github_actions_emulator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_and_cancel_work_against_the_gitlab_emulator() {
     use gitlab_emulator::{Emulator, EmulatorConfig, Timings};
-    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings {
-        queued: Duration::from_millis(50),
-        running: Duration::from_millis(150),
-        canceling: Duration::from_millis(50),
-    }))
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    )))
     .await
     .unwrap();
     let workspace = Workspace::with_config(&format!(

@@ -8,6 +8,12 @@ use buildrunner_api::{
     BuildId, BuildRunner, BuildStatus, Change, Error, TriggerRequest, TriggerRequestBuilder,
 };
 
+mod retries;
+use retries::{
+    failed_build_names_a_failed_job, flaky_build_retried_succeeds_under_the_same_id,
+    retried_build_is_never_terminal_from_the_old_attempt, retry_of_an_unfailed_build_is_rejected,
+};
+
 use crate::{Check, CheckResult, Context, Need};
 
 macro_rules! checks {
@@ -44,22 +50,26 @@ checks! {
     empty_base_is_accepted [] "a build with no base changes triggers and reports";
     head_of_1000_uris_is_accepted [] "a head of 1,000 changes triggers and reports";
     status_many_agrees_with_status [OutcomeMarkers] "status_many answers for every id, in order, as status does, also for a build waiting for a person";
+    failed_build_names_a_failed_job [OutcomeMarkers, JobReports] "a failed build names a failed job, with a url where reports carry urls";
+    flaky_build_retried_succeeds_under_the_same_id [OutcomeMarkers, RetryFailed] "retry_failed of a flaky build's failure ends Succeeded under the same id";
+    retry_of_an_unfailed_build_is_rejected [OutcomeMarkers, RetryFailed] "retry_failed of a running or succeeded build is Rejected and changes nothing";
+    retried_build_is_never_terminal_from_the_old_attempt [OutcomeMarkers, RetryFailed] "right after retry_failed, no read reports the earlier attempt's failure";
 }
 
 /// A request as a merge queue makes it: one change queued ahead (base), `uri` under test.
-fn head(uri: &str) -> TriggerRequestBuilder {
+pub(crate) fn head(uri: &str) -> TriggerRequestBuilder {
     TriggerRequest::builder()
         .base(Change::new([unique("base")]))
         .head(Change::new([uri]))
 }
 
-fn build(builder: TriggerRequestBuilder) -> Result<TriggerRequest, String> {
+pub(crate) fn build(builder: TriggerRequestBuilder) -> Result<TriggerRequest, String> {
     builder
         .build()
         .map_err(|e| format!("the suite made an invalid request: {e}"))
 }
 
-fn unique(label: &str) -> String {
+pub(crate) fn unique(label: &str) -> String {
     format!(
         "https://example.com/conformance/{label}/{:016x}",
         random_u64()
@@ -77,11 +87,14 @@ fn random_u64() -> u64 {
     hasher.finish()
 }
 
-fn marked(label: &str, outcome: &str) -> String {
+pub(crate) fn marked(label: &str, outcome: &str) -> String {
     format!("{}?buildrunner-outcome={outcome}", unique(label))
 }
 
-async fn trigger(runner: &dyn BuildRunner, request: &TriggerRequest) -> Result<BuildId, String> {
+pub(crate) async fn trigger(
+    runner: &dyn BuildRunner,
+    request: &TriggerRequest,
+) -> Result<BuildId, String> {
     runner
         .trigger(request)
         .await
@@ -99,7 +112,7 @@ fn rank(status: BuildStatus) -> Option<u8> {
 
 /// Polls until `done` holds, checking that the status never moves backwards and never leaves
 /// a terminal state; then polls three more times to see a terminal state stay put.
-async fn follow(
+pub(crate) async fn follow(
     cx: &Context<'_>,
     runner: &dyn BuildRunner,
     id: &BuildId,
@@ -155,7 +168,7 @@ async fn follow(
     }
 }
 
-fn expect_status(id: &BuildId, got: BuildStatus, want: BuildStatus) -> CheckResult {
+pub(crate) fn expect_status(id: &BuildId, got: BuildStatus, want: BuildStatus) -> CheckResult {
     if got == want {
         Ok(())
     } else {

@@ -142,6 +142,10 @@ impl FaultHarness for EmulatorHarness {
         self.0.cancel_reads_its_answer
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities
+    }
+
     async fn environment(&self, http: HttpOptions) -> Result<FaultEnvironment, String> {
         let emulation = self.0.start(http).await?;
         Ok(FaultEnvironment::new(

@@ -1,4 +1,5 @@
-//! The fault matrix: every verb of an HTTP backend against its emulator under every fault,
+//! The fault matrix: every verb of an HTTP backend (`jobs` and `retry_failed` where it
+//! declares them) against its emulator under every fault,
 //! once (a transient fault that a retry gets past) and always (a fault that outlasts the
 //! retries). Each cell checks that the call returns within its deadline, returns the right
 //! error kind and retryability (or succeeds), and that a trigger never leaves more builds
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use buildrunner_api::{BuildRunner, Change, TriggerRequest};
+use buildrunner_api::{BuildRunner, BuildStatus, Capabilities, Change, TriggerRequest};
 use buildrunner_emulator_engine::{Emulated, Fault, FaultTarget};
 use buildrunner_http::HttpOptions;
 
@@ -66,6 +67,10 @@ pub trait FaultHarness: Send + Sync {
         false
     }
 
+    /// What the backend declares: the matrix covers `jobs` and `retry_failed` only where
+    /// [`Capabilities::job_reports`] and [`Capabilities::retry_failed`] say so.
+    fn capabilities(&self) -> Capabilities;
+
     /// A fresh emulator and a runner on it with these client options.
     async fn environment(&self, http: HttpOptions) -> Result<FaultEnvironment, String>;
 }
@@ -81,6 +86,21 @@ pub enum Verb {
     Trigger,
     /// `trigger` with one.
     KeyedTrigger,
+    /// `jobs` of an existing build.
+    Jobs,
+    /// `retry_failed` of a failed build.
+    RetryFailed,
+}
+
+impl Verb {
+    /// Whether a backend that declares `capabilities` has this verb.
+    pub fn declared(self, capabilities: &Capabilities) -> bool {
+        match self {
+            Verb::Jobs => capabilities.job_reports,
+            Verb::RetryFailed => capabilities.retry_failed,
+            Verb::Status | Verb::Cancel | Verb::Trigger | Verb::KeyedTrigger => true,
+        }
+    }
 }
 
 /// Whether the fault hits once or every time.
@@ -161,7 +181,7 @@ pub fn expect(verb: Verb, fault: Fault, mode: Mode, backend: &dyn FaultHarness) 
     );
     let rate_limited = matches!(fault, Fault::RateLimited { .. });
     match verb {
-        Verb::Status => match (mode, transient, rate_limited) {
+        Verb::Status | Verb::Jobs => match (mode, transient, rate_limited) {
             (_, false, false) => PROTOCOL,
             (Mode::Once, _, _) => Expect::Ok,
             (Mode::Always, true, _) => UNAVAILABLE,
@@ -193,15 +213,18 @@ pub fn expect(verb: Verb, fault: Fault, mode: Mode, backend: &dyn FaultHarness) 
             (Mode::Always, true) => RATE_LIMITED,
             _ => UNAVAILABLE,
         },
-        // With a key (and the look-ups spared), the backend finds out what happened.
-        Verb::KeyedTrigger => match (mode, transient || mangled, rate_limited) {
-            (Mode::Once, _, _) => Expect::Ok,
-            (Mode::Always, _, true) => RATE_LIMITED,
-            (Mode::Always, _, _) if mangled || matches!(fault, Fault::SlowResponse(_)) => {
-                Expect::Ok
+        // With a key (and the look-ups spared), the backend finds out what happened; a retry
+        // whose outcome is unknown is settled the same way, by reading the build.
+        Verb::KeyedTrigger | Verb::RetryFailed => {
+            match (mode, transient || mangled, rate_limited) {
+                (Mode::Once, _, _) => Expect::Ok,
+                (Mode::Always, _, true) => RATE_LIMITED,
+                (Mode::Always, _, _) if mangled || matches!(fault, Fault::SlowResponse(_)) => {
+                    Expect::Ok
+                }
+                (Mode::Always, _, _) => UNAVAILABLE,
             }
-            (Mode::Always, _, _) => UNAVAILABLE,
-        },
+        }
     }
 }
 
@@ -260,6 +283,11 @@ async fn check_cell(
         .trigger(&request("https://x/seed?buildrunner-outcome=hang", None)?)
         .await
         .map_err(|e| format!("seeding failed: {e}"))?;
+    // A failed build to retry, finished before any fault.
+    let failed = match verb {
+        Verb::RetryFailed => Some(failed_build(runner.as_ref()).await?),
+        _ => None,
+    };
     let seeded = emulator.builds_created();
     let count = match mode {
         Mode::Once => 1,
@@ -268,12 +296,14 @@ async fn check_cell(
     let target = match verb {
         // The keyed trigger's first look-up is a GET like status; aim at the create itself.
         Verb::KeyedTrigger => FaultTarget::Method("POST"),
+        // A retry reads the build first; aim at the retry itself.
+        Verb::RetryFailed => FaultTarget::Writes,
         _ => FaultTarget::Any,
     };
     emulator.engine().inject(target, count, fault);
 
     // A keyed create may spend one retry budget creating and another looking itself up.
-    let settles_by_lookup = verb == Verb::KeyedTrigger
+    let settles_by_lookup = matches!(verb, Verb::KeyedTrigger | Verb::RetryFailed)
         || (verb == Verb::Trigger && harness.unkeyed_triggers_are_keyed());
     let deadline = if settles_by_lookup {
         2 * (RETRY_BUDGET + REQUEST_TIMEOUT) + Duration::from_secs(1)
@@ -288,7 +318,12 @@ async fn check_cell(
     let outcome = tokio::time::timeout(deadline + Duration::from_secs(5), async {
         match verb {
             Verb::Status => runner.status(&existing).await.map(drop),
+            Verb::Jobs => runner.jobs(&existing).await.map(drop),
             Verb::Cancel => runner.cancel(&existing).await,
+            Verb::RetryFailed => match &failed {
+                Some(id) => runner.retry_failed(id).await,
+                None => Ok(()),
+            },
             Verb::Trigger | Verb::KeyedTrigger => runner.trigger(&under_test).await.map(drop),
         }
     })
@@ -312,7 +347,9 @@ async fn check_cell(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let created = emulator.builds_created() - seeded;
     match verb {
-        Verb::Status | Verb::Cancel if created != 0 => Err(format!("{created} builds appeared")),
+        Verb::Status | Verb::Cancel | Verb::Jobs | Verb::RetryFailed if created != 0 => {
+            Err(format!("{created} builds appeared"))
+        }
         Verb::Trigger if created > 1 => Err(format!("one trigger left {created} builds")),
         Verb::KeyedTrigger if created > 1 => {
             Err(format!("one keyed trigger left {created} builds"))
@@ -324,11 +361,31 @@ async fn check_cell(
     }
 }
 
-/// Every cell of the matrix for `harness`, run concurrently.
+/// A `fail` build, followed until it is `Failed`.
+async fn failed_build(runner: &dyn BuildRunner) -> Result<buildrunner_api::BuildId, String> {
+    let id = runner
+        .trigger(&request("https://x/seed?buildrunner-outcome=fail", None)?)
+        .await
+        .map_err(|e| format!("seeding a failed build failed: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match runner.status(&id).await {
+            Ok(report) if report.status == BuildStatus::Failed => return Ok(id),
+            _ if Instant::now() >= deadline => {
+                return Err(format!("the seeded build {id} did not fail within 10 s"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Every cell of the matrix for `harness`, run concurrently: every fault against every verb
+/// the backend declares, once and always.
 pub async fn run_matrix(harness: Arc<dyn FaultHarness>) -> Vec<Cell> {
     let mut set = tokio::task::JoinSet::new();
+    let capabilities = harness.capabilities();
     for fault in FAULTS {
-        for verb in VERBS {
+        for verb in VERBS.into_iter().filter(|v| v.declared(&capabilities)) {
             for mode in [Mode::Once, Mode::Always] {
                 let harness = Arc::clone(&harness);
                 set.spawn(async move { run_cell(harness.as_ref(), verb, fault, mode).await });
@@ -352,17 +409,20 @@ pub async fn run_matrix(harness: Arc<dyn FaultHarness>) -> Vec<Cell> {
 }
 
 /// The verbs, in the matrix's column order.
-pub const VERBS: [Verb; 4] = [
+pub const VERBS: [Verb; 6] = [
     Verb::Status,
     Verb::Cancel,
     Verb::Trigger,
     Verb::KeyedTrigger,
+    Verb::Jobs,
+    Verb::RetryFailed,
 ];
 
 /// Prints one backend's matrix; returns how many cells failed.
 pub fn print_matrix(backend: &str, cells: &[Cell]) -> usize {
     let columns: Vec<(Verb, Mode)> = VERBS
         .iter()
+        .filter(|v| cells.iter().any(|c| c.verb == **v))
         .flat_map(|v| [(*v, Mode::Once), (*v, Mode::Always)])
         .collect();
     println!(

@@ -200,6 +200,10 @@ pub enum Need {
     CancelObservable,
     /// [`Capabilities::outcome_markers`].
     OutcomeMarkers,
+    /// [`Capabilities::job_reports`].
+    JobReports,
+    /// [`Capabilities::retry_failed`].
+    RetryFailed,
     /// [`Harness::error_markers`].
     ErrorMarkers,
 }
@@ -213,6 +217,8 @@ impl Need {
             Need::StatusSurvivesRestart => capabilities.status_survives_restart,
             Need::CancelObservable => capabilities.cancel_observable,
             Need::OutcomeMarkers => capabilities.outcome_markers,
+            Need::JobReports => capabilities.job_reports,
+            Need::RetryFailed => capabilities.retry_failed,
             Need::ErrorMarkers => harness.error_markers(),
         }
     }
@@ -225,6 +231,8 @@ impl Need {
             Need::StatusSurvivesRestart => "capability status_survives_restart is not declared",
             Need::CancelObservable => "capability cancel_observable is not declared",
             Need::OutcomeMarkers => "capability outcome_markers is not declared",
+            Need::JobReports => "capability job_reports is not declared",
+            Need::RetryFailed => "capability retry_failed is not declared",
             Need::ErrorMarkers => "this harness cannot inject trigger or status errors",
         }
     }

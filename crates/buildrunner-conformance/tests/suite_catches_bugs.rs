@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use buildrunner_api::outcome::Outcome;
 use buildrunner_api::{
-    BuildId, BuildMetadata, BuildReport, BuildRunner, BuildStatus, Capabilities, Error, Result,
-    TriggerRequest,
+    BuildId, BuildMetadata, BuildReport, BuildRunner, BuildStatus, Capabilities, Error, JobReport,
+    Result, TriggerRequest,
 };
 use buildrunner_conformance::{CHECKS, Environment, Harness, RunnerEnvironment, Timing};
 
@@ -64,6 +64,14 @@ enum Bug {
     LargeHeadRefused,
     /// `status_many` answers in another order than it was asked.
     StatusManyOutOfOrder,
+    /// A failed job is listed as succeeded.
+    FailedJobListedGreen,
+    /// The retried job of a flaky build fails again.
+    RetriedJobFailsAgain,
+    /// A retry of a build that has not failed is accepted (and does nothing).
+    RetryOfUnfailedAccepted,
+    /// A read right after a retry that still shows the failed attempt is reported as is.
+    StaleReadAfterRetryIsTheVerdict,
 }
 
 /// The bug that must turn each check red, and only it.
@@ -111,6 +119,19 @@ const PLANTED: &[(&str, Bug)] = &[
     ("empty_base_is_accepted", Bug::EmptyBaseRefused),
     ("head_of_1000_uris_is_accepted", Bug::LargeHeadRefused),
     ("status_many_agrees_with_status", Bug::StatusManyOutOfOrder),
+    ("failed_build_names_a_failed_job", Bug::FailedJobListedGreen),
+    (
+        "flaky_build_retried_succeeds_under_the_same_id",
+        Bug::RetriedJobFailsAgain,
+    ),
+    (
+        "retry_of_an_unfailed_build_is_rejected",
+        Bug::RetryOfUnfailedAccepted,
+    ),
+    (
+        "retried_build_is_never_terminal_from_the_old_attempt",
+        Bug::StaleReadAfterRetryIsTheVerdict,
+    ),
 ];
 
 // New capabilities stay off here until the fake can honour them.
@@ -122,8 +143,15 @@ const CAPABILITIES: Capabilities = Capabilities {
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    job_reports: true,
+    retry_failed: true,
     ..Capabilities::NONE
 };
+
+/// How long reads after a retry still show the failed attempt, then how long the retried
+/// job runs.
+const RETRY_LAG: Duration = Duration::from_millis(30);
+const RETRY_RUN: Duration = Duration::from_millis(30);
 
 /// A CI of this test's own: builds in memory, shared by every runner of one environment as
 /// a CI's builds are, each ending as its outcome marker says from its first status (`hang`
@@ -140,6 +168,8 @@ struct FakeBuild {
     outcome: Outcome,
     metadata: BuildMetadata,
     cancelled: bool,
+    /// When its failed jobs were retried, and whether the retried job fails again.
+    retried: Option<(Instant, bool)>,
 }
 
 impl Fake {
@@ -185,6 +215,7 @@ impl Fake {
                 outcome,
                 metadata: request.metadata().clone(),
                 cancelled: false,
+                retried: None,
             },
         );
         Ok(BuildId::new(format!("fake/{number}")))
@@ -192,12 +223,17 @@ impl Fake {
 
     fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let build = self.build(id)?;
-        let status = match build.outcome {
-            Outcome::Pass => BuildStatus::Succeeded,
-            Outcome::Fail => BuildStatus::Failed,
-            Outcome::Hang | Outcome::Block if build.cancelled => BuildStatus::Cancelled,
-            Outcome::Hang | Outcome::Block => BuildStatus::Running,
-            Outcome::StatusError | Outcome::TriggerError => {
+        let status = match (build.outcome, build.retried) {
+            // The retry is published late, then its job runs, then it ends.
+            (_, Some((at, _))) if at.elapsed() < RETRY_LAG => BuildStatus::Failed,
+            (_, Some((at, _))) if at.elapsed() < RETRY_LAG + RETRY_RUN => BuildStatus::Running,
+            (Outcome::Flaky, Some((_, false))) => BuildStatus::Succeeded,
+            (_, Some(_)) => BuildStatus::Failed,
+            (Outcome::Pass, None) => BuildStatus::Succeeded,
+            (Outcome::Fail | Outcome::Flaky, None) => BuildStatus::Failed,
+            (Outcome::Hang | Outcome::Block, None) if build.cancelled => BuildStatus::Cancelled,
+            (Outcome::Hang | Outcome::Block, None) => BuildStatus::Running,
+            (Outcome::StatusError | Outcome::TriggerError, None) => {
                 return Err(Error::Unavailable {
                     message: "failing as the status-error marker asks".into(),
                     source: None,
@@ -208,6 +244,30 @@ impl Fake {
         metadata.insert("outcome".into(), build.outcome.token().into());
         metadata.insert("url".into(), format!("https://ci.example.com/{id}"));
         Ok(BuildReport::new(status).with_metadata(metadata))
+    }
+
+    fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let status = self.status(id)?.status;
+        let url = |job: &str| format!("https://ci.example.com/{id}/{job}");
+        Ok(vec![
+            JobReport::new("build", BuildStatus::Succeeded).with_url(url("build")),
+            JobReport::new("test", status).with_url(url("test")),
+        ])
+    }
+
+    /// Re-runs the failed job of a failed build; `fails_again` decides how it ends.
+    fn retry_failed(&self, id: &BuildId, fails_again: bool) -> Result<()> {
+        let status = self.status(id)?.status;
+        if status != BuildStatus::Failed {
+            return Err(Error::Rejected {
+                message: format!("{id} is {status:?}, not failed"),
+            });
+        }
+        let number = Fake::number(id)?;
+        let mut builds = self.builds.lock().unwrap();
+        let build = builds.get_mut(&number).ok_or_else(|| id.not_found())?;
+        build.retried = Some((Instant::now(), fails_again));
+        Ok(())
     }
 
     fn cancel(&self, id: &BuildId) -> Result<()> {
@@ -234,6 +294,8 @@ struct Broken {
     shared: Arc<Shared>,
     minted: Mutex<HashSet<BuildId>>,
     placeholders: Mutex<HashSet<BuildId>>,
+    /// Builds retried and not yet seen running again: their terminal reads are stale.
+    retried: Mutex<HashSet<BuildId>>,
     in_flight: AtomicUsize,
 }
 
@@ -362,6 +424,15 @@ impl Broken {
         if self.placeholders.lock().unwrap().remove(id) {
             report.status = BuildStatus::Unknown;
         }
+        if report.status.is_terminal() {
+            if self.bug != Bug::StaleReadAfterRetryIsTheVerdict
+                && self.retried.lock().unwrap().contains(id)
+            {
+                report.status = BuildStatus::Running;
+            }
+        } else {
+            self.retried.lock().unwrap().remove(id);
+        }
         if self.bug == Bug::MetadataDropped {
             report
                 .metadata
@@ -413,6 +484,28 @@ impl BuildRunner for Broken {
         self.busy(self.cancel_inner(id)).await
     }
 
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let mut jobs = self.shared.ci.jobs(id)?;
+        if self.bug == Bug::FailedJobListedGreen {
+            for job in &mut jobs {
+                job.status = BuildStatus::Succeeded;
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn retry_failed(&self, id: &BuildId) -> Result<()> {
+        if self.bug == Bug::RetryOfUnfailedAccepted
+            && self.shared.ci.status(id)?.status != BuildStatus::Failed
+        {
+            return Ok(());
+        }
+        let fails_again = self.bug == Bug::RetriedJobFailsAgain;
+        self.shared.ci.retry_failed(id, fails_again)?;
+        self.retried.lock().unwrap().insert(id.clone());
+        Ok(())
+    }
+
     async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
         let mut answers = Vec::with_capacity(ids.len());
         for id in ids {
@@ -453,6 +546,7 @@ impl Harness for BrokenHarness {
                 shared: Arc::clone(&shared),
                 minted: Mutex::default(),
                 placeholders: Mutex::default(),
+                retried: Mutex::default(),
                 in_flight: AtomicUsize::new(0),
             }))
         };

@@ -45,6 +45,9 @@ pub enum FaultTarget {
     Any,
     /// Only requests with this HTTP method (`"GET"`, `"POST"`, `"PUT"`).
     Method(&'static str),
+    /// Every request that changes something: any method but `GET` (a retry, a cancel, a
+    /// create), so the reads that settle an unknown outcome are spared.
+    Writes,
 }
 
 #[derive(Debug)]
@@ -82,6 +85,7 @@ impl FaultQueue {
         let index = self.pending.iter().position(|f| match f.target {
             FaultTarget::Any => true,
             FaultTarget::Method(m) => m.eq_ignore_ascii_case(method),
+            FaultTarget::Writes => !method.eq_ignore_ascii_case("GET"),
         })?;
         let pending = &mut self.pending[index];
         let fault = pending.fault;

@@ -15,6 +15,8 @@ pub enum Outcome {
     Hang,
     /// `block`: the build runs, then waits for a person forever.
     Block,
+    /// `flaky`: the test job fails on the first attempt and passes once retried.
+    Flaky,
     /// `status-error`: every read of the build answers 500.
     StatusError,
 }
@@ -27,6 +29,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Hang => "hang",
             Outcome::Block => "block",
+            Outcome::Flaky => "flaky",
             Outcome::StatusError => "status-error",
         }
     }
@@ -64,6 +67,7 @@ impl Requested {
                     "fail" => Requested::Build(Outcome::Fail),
                     "hang" => Requested::Build(Outcome::Hang),
                     "block" => Requested::Build(Outcome::Block),
+                    "flaky" => Requested::Build(Outcome::Flaky),
                     "status-error" => Requested::Build(Outcome::StatusError),
                     "trigger-error" => Requested::TriggerError,
                     other => Requested::Unknown(other.to_owned()),
@@ -88,15 +92,23 @@ pub struct Timings {
     pub running: Duration,
     /// How long a cancelled build is still cancelling.
     pub canceling: Duration,
+    /// How long after a retry of its failed jobs reads still show the earlier attempt, as
+    /// GitHub publishes a re-run late.
+    pub retry_lag: Duration,
 }
 
+/// The retry lag of [`Timings::new`] and the default: reads right after a retry still show
+/// the failed attempt, so a client that takes such a read for the verdict is caught.
+pub const DEFAULT_RETRY_LAG: Duration = Duration::from_millis(40);
+
 impl Timings {
-    /// Timings of these three steps.
+    /// Timings of these three steps, with [`DEFAULT_RETRY_LAG`].
     pub const fn new(queued: Duration, running: Duration, canceling: Duration) -> Timings {
         Timings {
             queued,
             running,
             canceling,
+            retry_lag: DEFAULT_RETRY_LAG,
         }
     }
 }
@@ -104,11 +116,11 @@ impl Timings {
 impl Default for Timings {
     /// Sized for tests: builds finish within about a tenth of a second.
     fn default() -> Self {
-        Timings {
-            queued: Duration::from_millis(20),
-            running: Duration::from_millis(80),
-            canceling: Duration::from_millis(20),
-        }
+        Timings::new(
+            Duration::from_millis(20),
+            Duration::from_millis(80),
+            Duration::from_millis(20),
+        )
     }
 }
 
@@ -151,6 +163,19 @@ pub struct Lifecycle {
     pub outcome: Outcome,
     /// When a cancel was accepted.
     pub cancelled_at: Option<Instant>,
+    /// Which attempt `started` belongs to: 1, and one more for each retry of failed jobs.
+    pub attempt: u32,
+}
+
+/// One job of a build at a moment: what the platforms list as the build's jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobPhase {
+    /// `build`, `test`, or `approval` (the wait of a `block` build).
+    pub name: &'static str,
+    /// Where it is.
+    pub phase: Phase,
+    /// The attempt it belongs to.
+    pub attempt: u32,
 }
 
 impl Lifecycle {
@@ -161,11 +186,16 @@ impl Lifecycle {
             started_wall: SystemTime::now(),
             outcome,
             cancelled_at: None,
+            attempt: 1,
         }
     }
 
     /// The phase at `now`.
     pub fn phase(&self, timings: &Timings, now: Instant) -> Phase {
+        // A retry not yet published: reads still show the failed attempt.
+        if now < self.started && self.attempt > 1 {
+            return Phase::Failed;
+        }
         if let Some(cancelled) = self.cancelled_at {
             return if now.duration_since(cancelled) < timings.canceling {
                 Phase::Canceling
@@ -178,15 +208,93 @@ impl Lifecycle {
         if age < timings.queued {
             return Phase::Queued;
         }
-        match self.outcome {
+        match self.effective_outcome() {
             Outcome::Hang => Phase::Running,
             Outcome::Fail if age < timings.queued + timings.running / 2 => Phase::Running,
             Outcome::Fail if age < finished => Phase::Failing,
             Outcome::Fail => Phase::Failed,
             _ if age < finished => Phase::Running,
             Outcome::Block => Phase::Blocked,
-            Outcome::Pass | Outcome::StatusError => Phase::Passed,
+            Outcome::Pass | Outcome::StatusError | Outcome::Flaky => Phase::Passed,
         }
+    }
+
+    /// How the current attempt ends: a `flaky` build fails its first attempt only.
+    fn effective_outcome(&self) -> Outcome {
+        match self.outcome {
+            Outcome::Flaky if self.attempt == 1 => Outcome::Fail,
+            outcome => outcome,
+        }
+    }
+
+    /// The attempt reads show at `now` (the earlier one while a retry is not yet published).
+    pub fn attempt_at(&self, now: Instant) -> u32 {
+        if now < self.started && self.attempt > 1 {
+            self.attempt - 1
+        } else {
+            self.attempt
+        }
+    }
+
+    /// Re-runs the failed jobs: a new attempt that reads show from `now + lag` on.
+    pub fn retry_failed(&mut self, now: Instant, lag: Duration) {
+        let start = now + lag;
+        self.started_wall = SystemTime::now() + lag;
+        self.started = start;
+        self.attempt += 1;
+        self.cancelled_at = None;
+    }
+
+    /// The build's jobs at `now`: `build` (run in the first half, never re-run by a retry of
+    /// failed jobs), `test` (the second half, ending as the attempt does), and for `block`
+    /// an `approval` waiting for a person. Jobs a cancel stopped are `Canceled`.
+    pub fn jobs(&self, timings: &Timings, now: Instant) -> Vec<JobPhase> {
+        let phase = self.phase(timings, now);
+        let attempt = self.attempt_at(now);
+        let age = now.saturating_duration_since(self.started);
+        let halfway = timings.queued + timings.running / 2;
+        let first_half_done = attempt > 1 || age >= halfway;
+        let stopped = matches!(phase, Phase::Canceling | Phase::Canceled);
+        let unfinished = |running: bool| match (stopped, running) {
+            (true, _) => phase,
+            (false, true) => Phase::Running,
+            (false, false) => Phase::Queued,
+        };
+        let build = if first_half_done {
+            Phase::Passed
+        } else if age >= timings.queued {
+            unfinished(true)
+        } else {
+            unfinished(false)
+        };
+        let test = match phase {
+            Phase::Passed | Phase::Blocked => Phase::Passed,
+            Phase::Failed => Phase::Failed,
+            Phase::Queued => Phase::Queued,
+            _ => unfinished(attempt > 1 || age >= halfway),
+        };
+        let mut jobs = vec![
+            JobPhase {
+                name: "build",
+                phase: build,
+                attempt: 1,
+            },
+            JobPhase {
+                name: "test",
+                phase: test,
+                attempt,
+            },
+        ];
+        if self.outcome == Outcome::Block
+            && matches!(phase, Phase::Blocked | Phase::Canceling | Phase::Canceled)
+        {
+            jobs.push(JobPhase {
+                name: "approval",
+                phase,
+                attempt,
+            });
+        }
+        jobs
     }
 
     /// How long the build has lived at `now`.
@@ -199,9 +307,11 @@ impl Lifecycle {
         self.cancelled_at.get_or_insert(now);
     }
 
-    /// Starts the build over, as a re-run does.
+    /// Starts the build over, as a re-run of every job does: a new attempt.
     pub fn restart(&mut self) {
+        let attempt = self.attempt + 1;
         *self = Lifecycle::new(self.outcome);
+        self.attempt = attempt;
     }
 }
 
@@ -223,7 +333,11 @@ mod tests {
         );
         assert_eq!(
             parse(r#"["https://x/?buildrunner-outcome=flaky"]"#),
-            Requested::Unknown("flaky".into())
+            Requested::Build(Outcome::Flaky)
+        );
+        assert_eq!(
+            parse(r#"["https://x/?buildrunner-outcome=flakey"]"#),
+            Requested::Unknown("flakey".into())
         );
         assert_eq!(
             Requested::from_head_uris_json(None),
@@ -253,5 +367,52 @@ mod tests {
             life.phase(&timings, now + Duration::from_secs(1)),
             Phase::Canceled
         );
+    }
+
+    #[test]
+    fn a_flaky_build_fails_once_then_passes_after_the_lag_of_its_retry() {
+        let timings = Timings::default();
+        let mut life = Lifecycle::new(Outcome::Flaky);
+        let failed = life.started + Duration::from_millis(200);
+        assert_eq!(life.phase(&timings, failed), Phase::Failed);
+        let names = |jobs: Vec<JobPhase>| -> Vec<(&str, Phase)> {
+            jobs.iter().map(|j| (j.name, j.phase)).collect()
+        };
+        assert_eq!(
+            names(life.jobs(&timings, failed)),
+            [("build", Phase::Passed), ("test", Phase::Failed)]
+        );
+        life.retry_failed(failed, timings.retry_lag);
+        // Not yet published: the earlier attempt, still failed.
+        assert_eq!(life.phase(&timings, failed), Phase::Failed);
+        assert_eq!(life.attempt_at(failed), 1);
+        let published = failed + timings.retry_lag;
+        assert_eq!(life.attempt_at(published), 2);
+        assert_eq!(life.phase(&timings, published), Phase::Queued);
+        assert_eq!(
+            names(life.jobs(&timings, published)),
+            [("build", Phase::Passed), ("test", Phase::Queued)]
+        );
+        let later = published + Duration::from_millis(200);
+        assert_eq!(life.phase(&timings, later), Phase::Passed);
+        assert_eq!(life.attempt_at(later), 2);
+    }
+
+    #[test]
+    fn a_blocked_build_lists_its_approval_and_a_cancel_stops_what_runs() {
+        let timings = Timings::default();
+        let life = Lifecycle::new(Outcome::Block);
+        let jobs = life.jobs(&timings, life.started + Duration::from_secs(1));
+        assert_eq!(
+            jobs.last().map(|j| (j.name, j.phase)),
+            Some(("approval", Phase::Blocked))
+        );
+        let mut hang = Lifecycle::new(Outcome::Hang);
+        let running = hang.started + Duration::from_millis(90);
+        hang.cancel(running);
+        let stopped = running + Duration::from_secs(1);
+        let jobs = hang.jobs(&timings, stopped);
+        assert_eq!(jobs[0].phase, Phase::Passed);
+        assert_eq!(jobs[1].phase, Phase::Canceled);
     }
 }

@@ -109,11 +109,11 @@ async fn reqwest_free_rerun(emulator: &Emulator, run: u64) -> u16 {
 
 #[tokio::test]
 async fn unchanged_polls_cost_no_rate_limit() {
-    let timings = Timings {
-        queued: Duration::from_millis(10),
-        running: Duration::from_secs(60),
-        canceling: Duration::from_millis(10),
-    };
+    let timings = Timings::new(
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+    );
     let limit = RateLimit {
         limit: 5,
         window: Duration::from_secs(3600),

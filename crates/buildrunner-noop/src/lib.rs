@@ -9,7 +9,7 @@
 //! `noop:<outcome>:<nonce>:<check>`, for example
 //! `noop:pass:5f0c2d9e8b7a61430e9d7c2b1a0f3e4d:9a3c01fe`:
 //!
-//! - `<outcome>` is `pass`, `fail`, `hang`, `block` or `status-error` (a `trigger-error` creates no build);
+//! - `<outcome>` is `pass`, `fail`, `hang`, `block`, `flaky` or `status-error` (a `trigger-error` creates no build);
 //! - `<nonce>` is 32 lowercase hex digits: random, or derived from the idempotency key, so
 //!   the same key gives the same id and ids never collide across instances;
 //! - `<check>` is 8 hex digits of a checksum over the rest. An id that has this shape but a
@@ -21,7 +21,14 @@
 //! A build is terminal from its first status: `pass` is `Succeeded`, `fail` is `Failed`.
 //! `hang` and `block` (waiting for a person) stay `Running` until cancelled. `status-error`
 //! makes every `status` fail with a
-//! retryable [`Error::Unavailable`].
+//! retryable [`Error::Unavailable`]. `flaky` is `Failed`: its retry would need state the id
+//! cannot carry, so noop does not declare `retry_failed`.
+//!
+//! # Jobs
+//!
+//! [`jobs`](BuildRunner::jobs) lists what the id says: a `build` job that succeeded, a `test`
+//! job that ends as the build does (failed for `fail` and `flaky`), and for `block` an
+//! `approval` job waiting for a person. They have no url: noop builds run nowhere.
 //!
 //! # Cancel
 //!
@@ -55,7 +62,7 @@ use async_trait::async_trait;
 use buildrunner_api::outcome::Outcome;
 use buildrunner_api::registry::BackendRegistration;
 use buildrunner_api::{
-    BuildId, BuildMetadata, BuildReport, BuildRunner, BuildStatus, Capabilities, Error,
+    BuildId, BuildMetadata, BuildReport, BuildRunner, BuildStatus, Capabilities, Error, JobReport,
     QueueConfig, Result, TriggerRequest,
 };
 use serde::Deserialize;
@@ -69,6 +76,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    job_reports: true,
     ..Capabilities::NONE
 };
 
@@ -146,8 +154,7 @@ impl NoopId {
 
     /// Parses an id strictly; `Ok(None)` means well-formed but never minted (bad checksum).
     fn parse(id: &BuildId) -> Result<Option<NoopId>> {
-        const FORMAT: &str =
-            "expected noop:<pass|fail|hang|block|status-error>:<32 hex digits>:<8 hex digits>";
+        const FORMAT: &str = "expected noop:<pass|fail|hang|block|flaky|status-error>:<32 hex digits>:<8 hex digits>";
         let mut parts = id.as_str().split(':');
         let (Some(ID_PREFIX), Some(token), Some(nonce), Some(check), None) = (
             parts.next(),
@@ -233,7 +240,7 @@ impl BuildRunner for NoopRunner {
         let NoopId { outcome, nonce } = NoopId::parse(id)?.ok_or_else(|| id.not_found())?;
         let status = match outcome {
             Outcome::Pass => BuildStatus::Succeeded,
-            Outcome::Fail => BuildStatus::Failed,
+            Outcome::Fail | Outcome::Flaky => BuildStatus::Failed,
             Outcome::Hang | Outcome::Block if self.is_cancelled(nonce) => BuildStatus::Cancelled,
             // A build waiting for a person is still under way: never green.
             Outcome::Hang | Outcome::Block => BuildStatus::Running,
@@ -248,6 +255,23 @@ impl BuildRunner for NoopRunner {
         };
         let metadata = BuildMetadata::from([("outcome".to_owned(), outcome.token().to_owned())]);
         Ok(BuildReport::new(status).with_metadata(metadata))
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let outcome = NoopId::parse(id)?.ok_or_else(|| id.not_found())?.outcome;
+        let status = self.status(id).await?.status;
+        let test = match outcome {
+            Outcome::Block => BuildStatus::Succeeded,
+            _ => status,
+        };
+        let mut jobs = vec![
+            JobReport::new("build", BuildStatus::Succeeded),
+            JobReport::new("test", test).with_detail(outcome.token()),
+        ];
+        if outcome == Outcome::Block {
+            jobs.push(JobReport::new("approval", status).with_detail("waiting for a person"));
+        }
+        Ok(jobs)
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
@@ -273,6 +297,7 @@ mod tests {
             Outcome::Fail,
             Outcome::Hang,
             Outcome::Block,
+            Outcome::Flaky,
             Outcome::StatusError,
         ] {
             for nonce in [0, 1, u128::MAX, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef] {

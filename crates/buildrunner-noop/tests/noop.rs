@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use buildrunner_api::registry;
 use buildrunner_api::{
-    BuildId, BuildRunner, BuildStatus, Change, Error, QueueConfig, TriggerRequest,
+    BuildId, BuildRunner, BuildStatus, Change, Error, JobReport, QueueConfig, TriggerRequest,
 };
 use buildrunner_noop::{CAPABILITIES, NoopRunner};
 
@@ -270,4 +270,43 @@ async fn an_unminted_id_is_well_formed_but_unknown() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn jobs_say_which_job_failed_and_a_retry_is_not_offered() {
+    let runner = NoopRunner::new();
+    let names = |jobs: Vec<JobReport>| -> Vec<(String, BuildStatus)> {
+        jobs.into_iter().map(|j| (j.name, j.status)).collect()
+    };
+    let failed = trigger(&runner, "https://x/1?buildrunner-outcome=fail").await;
+    assert_eq!(
+        names(runner.jobs(&failed).await.unwrap()),
+        [
+            ("build".to_owned(), BuildStatus::Succeeded),
+            ("test".to_owned(), BuildStatus::Failed)
+        ]
+    );
+    // Without state a flaky build cannot pass on a retry: it is a failure, and noop says so.
+    let flaky = trigger(&runner, "https://x/1?buildrunner-outcome=flaky").await;
+    assert_eq!(
+        runner.status(&flaky).await.unwrap().status,
+        BuildStatus::Failed
+    );
+    assert!(matches!(
+        runner.retry_failed(&flaky).await,
+        Err(Error::Unsupported {
+            operation: "retry_failed",
+            ..
+        })
+    ));
+    let declared = runner.capabilities();
+    assert!(!declared.retry_failed && declared.job_reports);
+    let blocked = trigger(&runner, "https://x/1?buildrunner-outcome=block").await;
+    let jobs = names(runner.jobs(&blocked).await.unwrap());
+    assert_eq!(jobs[2], ("approval".to_owned(), BuildStatus::Running));
+    let malformed = BuildId::new("noop:nope");
+    assert!(matches!(
+        runner.jobs(&malformed).await,
+        Err(Error::InvalidBuildId { .. })
+    ));
 }

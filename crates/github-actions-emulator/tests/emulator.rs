@@ -153,11 +153,11 @@ async fn dispatch_validates_like_github() {
 
 #[tokio::test]
 async fn runs_go_queued_in_progress_completed_with_weak_etags_and_304s() {
-    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings {
-        queued: Duration::from_millis(50),
-        running: Duration::from_millis(100),
-        canceling: Duration::from_millis(10),
-    }))
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings::new(
+        Duration::from_millis(50),
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+    )))
     .await
     .unwrap();
     let client = Client::new(&emulator);

@@ -608,11 +608,11 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
             (Box::new(emulator), url)
         }
         Platform::GitLab => {
-            let timings = gitlab_emulator::Timings {
-                queued: Duration::ZERO,
-                running: Duration::from_secs(3600),
-                canceling: Duration::ZERO,
-            };
+            let timings = gitlab_emulator::Timings::new(
+                Duration::ZERO,
+                Duration::from_secs(3600),
+                Duration::ZERO,
+            );
             let emulator = gitlab_emulator::Emulator::start(
                 gitlab_emulator::EmulatorConfig::new(TOKEN).with_timings(timings),
             )
@@ -622,11 +622,11 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
             (Box::new(emulator), url)
         }
         Platform::GitHubActions => {
-            let timings = github_actions_emulator::Timings {
-                queued: Duration::ZERO,
-                running: Duration::from_secs(3600),
-                canceling: Duration::ZERO,
-            };
+            let timings = github_actions_emulator::Timings::new(
+                Duration::ZERO,
+                Duration::from_secs(3600),
+                Duration::ZERO,
+            );
             let emulator = github_actions_emulator::Emulator::start(
                 github_actions_emulator::EmulatorConfig::new(TOKEN).with_timings(timings),
             )
