@@ -283,7 +283,7 @@ async fn check_cell(
         .trigger(&request("https://x/seed?buildrunner-outcome=hang", None)?)
         .await
         .map_err(|e| format!("seeding failed: {e}"))?;
-    // A failed build to retry, finished before any fault.
+    // A failed (flaky) build to retry, finished before any fault.
     let failed = match verb {
         Verb::RetryFailed => Some(failed_build(runner.as_ref()).await?),
         _ => None,
@@ -361,10 +361,11 @@ async fn check_cell(
     }
 }
 
-/// A `fail` build, followed until it is `Failed`.
+/// A `flaky` build, followed until its first attempt is `Failed`: its retry passes, so a
+/// read after a retry whose answer was lost can tell that the retry took.
 async fn failed_build(runner: &dyn BuildRunner) -> Result<buildrunner_api::BuildId, String> {
     let id = runner
-        .trigger(&request("https://x/seed?buildrunner-outcome=fail", None)?)
+        .trigger(&request("https://x/seed?buildrunner-outcome=flaky", None)?)
         .await
         .map_err(|e| format!("seeding a failed build failed: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -32,9 +32,7 @@ pub use clap;
 pub use config::EmulatorConfig;
 pub use emulator::{Emulation, Emulator};
 pub use faults::{Fault, FaultQueue, FaultTarget};
-pub use lifecycle::{
-    DEFAULT_RETRY_LAG, JobPhase, Lifecycle, MARKER, Outcome, Phase, Requested, Timings,
-};
+pub use lifecycle::{JobPhase, Lifecycle, MARKER, Outcome, Phase, Requested, Timings};
 pub use log::{LoggedRequest, RequestLog};
 pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};

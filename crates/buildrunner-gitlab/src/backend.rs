@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildMetadata, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver,
+    BuildId, BuildMetadata, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result,
+    TriggerRequest, WebhookReceiver,
 };
 use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
 
@@ -27,6 +27,8 @@ const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
     capabilities.status_survives_restart = true;
     capabilities.cancel_observable = true;
     capabilities.outcome_markers = true;
+    capabilities.job_reports = true;
+    capabilities.retry_failed = true;
     capabilities
 }
 
@@ -166,6 +168,18 @@ impl HttpBackend for GitLab {
             BuildMetadata::new()
         };
         Ok(pipeline.report(caller))
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let pipeline_id = self.core.ids.parse(id)?;
+        self.core.pipeline_jobs(id, pipeline_id).await
+    }
+
+    async fn retry_failed(&self, id: &BuildId, _report: &BuildReport) -> Result<()> {
+        let pipeline_id = self.core.ids.parse(id)?;
+        self.core.retry_pipeline(id, pipeline_id).await?;
+        tracing::info!(build = %id, "retrying the failed jobs");
+        Ok(())
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use buildrunner_api::{BuildId, Error, Result};
+use buildrunner_api::{BuildId, Error, JobReport, Result};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
     Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, Token, Url,
@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::create_error;
-use crate::model::{Pipeline, pipeline_name};
+use crate::model::{Pipeline, decode_jobs_response, pipeline_name};
 use crate::rate::GITLAB_RATE_SCHEME;
 use crate::{GitLabConfig, NAME};
 
@@ -161,6 +161,38 @@ impl GitLabCore {
                 &op,
                 &Request::get(self.pipeline_url(pipeline_id, Some("variables"))),
             )
+            .await
+    }
+
+    /// `GET .../pipelines/{id}/jobs?per_page=100`: the latest attempt of each job.
+    pub async fn pipeline_jobs(&self, id: &BuildId, pipeline_id: u64) -> Result<Vec<JobReport>> {
+        let op = Operation::new("jobs", id.as_str());
+        let mut url = self.pipeline_url(pipeline_id, Some("jobs"));
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let reply = self
+            .http
+            .idempotent(&op, &Request::get(url))
+            .await?
+            .success(&op)?;
+        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+    }
+
+    /// `POST .../pipelines/{id}/retry` (201): the failed and canceled jobs run again. An
+    /// answer that cannot be read is settled by reading the pipeline: once it is no longer
+    /// failed, the retry took; a retry is never sent again blindly.
+    pub async fn retry_pipeline(&self, id: &BuildId, pipeline_id: u64) -> Result<()> {
+        let op = Operation::new("retry_failed", id.as_str());
+        let request = Request::new(Method::POST, self.pipeline_url(pipeline_id, Some("retry")));
+        // The answer is the pipeline; nothing in it is needed.
+        let decode = |_: &Reply| Ok(());
+        let refused = |reply: &Reply| reply.error(&op);
+        let lookup = || async {
+            let pipeline = self.get_pipeline(id, pipeline_id).await?;
+            let still_failed = matches!(pipeline.status.as_deref(), Some("failed" | "canceled"));
+            Ok((!still_failed).then_some(()))
+        };
+        self.http
+            .create(&op, &request, decode, refused, Some(lookup))
             .await
     }
 

@@ -49,8 +49,8 @@ pub use backend::{CAPABILITIES, GitLab, GitLabRunner};
 pub use buildrunner_http::Token;
 pub use config::{DEFAULT_API_URL, DEFAULT_KEY_VARIABLE, DEFAULT_TOKEN_ENV, GitLabConfig};
 pub use model::{
-    VAR_BASE_URIS, VAR_HEAD_URIS, VAR_METADATA, VAR_QUEUE, caller_metadata,
-    decode_pipeline_response, map_status, pipeline_name,
+    VAR_BASE_URIS, VAR_HEAD_URIS, VAR_METADATA, VAR_QUEUE, caller_metadata, decode_jobs_response,
+    decode_pipeline_response, job_report, map_status, pipeline_name,
 };
 #[cfg(feature = "webhooks")]
 pub use webhook::GitLabWebhooks;

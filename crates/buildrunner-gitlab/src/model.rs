@@ -1,6 +1,6 @@
 //! The parts of GitLab's JSON the backend reads, decoded leniently, and the status mapping.
 
-use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus};
+use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
 use buildrunner_http::{Fields, decode_with};
 use serde_json::Value;
 
@@ -111,6 +111,45 @@ pub fn map_status(status: &str) -> BuildStatus {
         "canceled" | "canceling" => BuildStatus::Cancelled,
         _ => BuildStatus::Unknown,
     }
+}
+
+/// One job of `GET …/pipelines/{id}/jobs`, in buildrunner's words; `None` unless it is an
+/// object with a name. A failed job that is allowed to fail does not fail the pipeline: it
+/// is reported `Succeeded`, its reason in the detail. A skipped job did not run.
+pub fn job_report(value: &Value) -> Option<JobReport> {
+    let job = Fields::of(value)?;
+    let raw = job.text("status").unwrap_or_default();
+    let reason = job.text("failure_reason");
+    let (status, detail) = match raw.as_str() {
+        "failed" if job.flag("allow_failure") => (
+            BuildStatus::Succeeded,
+            Some(format!(
+                "allowed to fail: {}",
+                reason.as_deref().unwrap_or("failed")
+            )),
+        ),
+        "failed" => (BuildStatus::Failed, reason.or(Some(raw.clone()))),
+        "skipped" => (BuildStatus::Cancelled, Some(raw.clone())),
+        other => (map_status(other), None),
+    };
+    let mut report = JobReport::new(job.text("name")?, status);
+    report.url = job.text("web_url");
+    report.detail = detail;
+    Some(report)
+}
+
+/// Decodes a jobs page: a JSON array of jobs.
+///
+/// # Errors
+///
+/// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not such an array.
+pub fn decode_jobs_response(body: &[u8]) -> buildrunner_api::Result<Vec<JobReport>> {
+    decode_with(
+        body,
+        "the pipeline's jobs",
+        "an array of jobs with names",
+        |value| value.as_array()?.iter().map(job_report).collect(),
+    )
 }
 
 /// Whether a cancel answered with this status took effect or had nothing to do.

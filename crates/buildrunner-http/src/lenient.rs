@@ -24,6 +24,11 @@ impl<'a> Fields<'a> {
     pub fn number(&self, key: &str) -> Option<u64> {
         self.0.get(key).and_then(Value::as_u64)
     }
+
+    /// The boolean at `key`; `false` when it is missing or not a boolean.
+    pub fn flag(&self, key: &str) -> bool {
+        self.0.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
 }
 
 /// Parses `body` as JSON and reads it with `read`: the shape of the public

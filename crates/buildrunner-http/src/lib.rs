@@ -32,6 +32,7 @@ mod numbered_id;
 mod options;
 pub mod rate;
 mod reply;
+mod retried;
 mod runner;
 pub mod telemetry;
 mod token;
@@ -49,6 +50,7 @@ pub use options::{
 };
 pub use rate::{BudgetKey, BudgetStore, RateObservation, RateScheme};
 pub use reply::{Operation, Reply, human_message};
+pub use retried::{RETRIED_CAPACITY, RETRIED_TTL, RETRY_PENDING_KEY, RetriedBuilds};
 pub use runner::{HttpBackend, HttpRunner};
 pub use token::Token;
 

@@ -1,17 +1,18 @@
 //! The part of a [`BuildRunner`] every HTTP backend has alike, written once: the queue it
-//! runs for, its constructors, the registry's factory, and a trigger that holds its
-//! idempotency key against other replicas. A backend writes its CI's calls as an
+//! runs for, its constructors, the registry's factory, a trigger that holds its
+//! idempotency key against other replicas, and retries of failed jobs (refused unless the
+//! build failed, and remembered so a stale read is never the verdict: [`RetriedBuilds`]). A backend writes its CI's calls as an
 //! [`HttpBackend`] and names `HttpRunner<ItsBackend>` as its runner.
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, BuildRunner, Capabilities, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver, status_each,
+    BuildId, BuildReport, BuildRunner, BuildStatus, Capabilities, Error, JobReport, QueueConfig,
+    Result, TriggerRequest, WebhookReceiver, status_each,
 };
 
-use crate::HttpClient;
+use crate::{HttpClient, RetriedBuilds};
 
 /// One CI's calls: what an HTTP backend writes. [`HttpRunner`] makes a [`BuildRunner`] of it.
 #[async_trait]
@@ -70,6 +71,27 @@ pub trait HttpBackend: Debug + Send + Sync + Sized + 'static {
 
     /// See [`BuildRunner::cancel`].
     async fn cancel(&self, id: &BuildId) -> Result<()>;
+
+    /// See [`BuildRunner::jobs`]; by default [`Error::Unsupported`].
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let _ = id;
+        Err(Error::Unsupported {
+            backend: Self::NAME,
+            operation: "jobs",
+        })
+    }
+
+    /// Asks the CI to run the failed jobs of `id` again; `report` is its status, already
+    /// read, and `Failed` (the runner refuses any other before calling this). By default
+    /// [`Error::Unsupported`]. A retry whose outcome is unknown is settled by reading the
+    /// build, never sent again blindly (`HttpClient::create` with a look-up).
+    async fn retry_failed(&self, id: &BuildId, report: &BuildReport) -> Result<()> {
+        let _ = (id, report);
+        Err(Error::Unsupported {
+            backend: Self::NAME,
+            operation: "retry_failed",
+        })
+    }
 }
 
 /// The [`BuildRunner`] of an [`HttpBackend`] for one queue. Each backend names it:
@@ -78,6 +100,7 @@ pub trait HttpBackend: Debug + Send + Sync + Sized + 'static {
 pub struct HttpRunner<B> {
     queue: String,
     backend: B,
+    retried: RetriedBuilds,
 }
 
 impl<B: HttpBackend> HttpRunner<B> {
@@ -95,6 +118,7 @@ impl<B: HttpBackend> HttpRunner<B> {
         Ok(HttpRunner {
             queue: queue.into(),
             backend: B::new(config, credential)?,
+            retried: RetriedBuilds::default(),
         })
     }
 
@@ -144,11 +168,16 @@ impl<B: HttpBackend> BuildRunner for HttpRunner<B> {
     }
 
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
-        self.backend.status(id).await
+        let report = self.backend.status(id).await?;
+        Ok(self.retried.settle(id, report))
     }
 
     async fn status_many(&self, ids: &[BuildId]) -> Vec<Result<BuildReport>> {
-        self.backend.status_many(ids).await
+        let reports = self.backend.status_many(ids).await;
+        ids.iter()
+            .zip(reports)
+            .map(|(id, report)| report.map(|report| self.retried.settle(id, report)))
+            .collect()
     }
 
     fn status_many_cost(&self, builds: usize) -> usize {
@@ -157,5 +186,35 @@ impl<B: HttpBackend> BuildRunner for HttpRunner<B> {
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
         self.backend.cancel(id).await
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        self.backend.jobs(id).await
+    }
+
+    async fn retry_failed(&self, id: &BuildId) -> Result<()> {
+        if !self.backend.capabilities().retry_failed {
+            return Err(Error::Unsupported {
+                backend: B::NAME,
+                operation: "retry_failed",
+            });
+        }
+        let report = self.status(id).await?;
+        if report.status != BuildStatus::Failed {
+            let why = if self.retried.pending(id) {
+                "its failed jobs are already being retried".to_owned()
+            } else {
+                format!(
+                    "it is {}, and only a failed build's jobs are retried",
+                    report.status
+                )
+            };
+            return Err(Error::Rejected {
+                message: format!("{} refused to retry {id}: {why}", B::NAME),
+            });
+        }
+        self.backend.retry_failed(id, &report).await?;
+        self.retried.note(id, report.attempt());
+        Ok(())
     }
 }

@@ -8,6 +8,8 @@
 //! | `GET …/pipelines/{id}/variables` | 200 + `[{key, variable_type, value}]` |
 //! | `GET …/pipelines` | newest first; `name`, `source`, `status`, `ref`; `page`, `per_page` (≤ 100) and `Link` |
 //! | `POST …/pipelines/{id}/cancel` | 200 + the pipeline, whatever its state (GitLab's documented quirk): `canceling` for a running one, unchanged for a finished or `manual` one |
+//! | `GET …/pipelines/{id}/jobs` | the latest attempt of each job (`build`, `test`, and `approval` as `manual` for `block`): `id`, `name`, `stage`, `status`, `allow_failure`, `failure_reason`, `web_url` |
+//! | `POST …/pipelines/{id}/retry` | 201 + the pipeline; the failed and canceled jobs run again (a `flaky` test passes), at once; no effect on a pipeline with none |
 //!
 //! `{project}` is a numeric id or a URL-encoded path (`group%2Fsub%2Fproject`). Requests need
 //! `PRIVATE-TOKEN: <token>` or `Authorization: Bearer <token>` (401 `{"message": "401

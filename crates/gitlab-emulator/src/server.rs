@@ -26,6 +26,11 @@ pub(crate) fn routes(state: App) -> Router {
             "/api/v4/projects/{project}/pipelines/{id}/cancel",
             post(cancel),
         )
+        .route("/api/v4/projects/{project}/pipelines/{id}/jobs", get(jobs))
+        .route(
+            "/api/v4/projects/{project}/pipelines/{id}/retry",
+            post(retry),
+        )
         .with_state(state)
 }
 
@@ -116,4 +121,12 @@ async fn variables(
 
 async fn cancel(Shared(state): Shared<App>, Path((project, id)): Path<(String, String)>) -> Answer {
     state.cancel(&project, &id)
+}
+
+async fn jobs(Shared(state): Shared<App>, Path((project, id)): Path<(String, String)>) -> Answer {
+    state.jobs(&project, &id)
+}
+
+async fn retry(Shared(state): Shared<App>, Path((project, id)): Path<(String, String)>) -> Answer {
+    state.retry(&project, &id)
 }

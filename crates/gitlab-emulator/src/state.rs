@@ -298,6 +298,64 @@ impl State {
         answer
     }
 
+    /// `GET …/pipelines/{id}/jobs`: the latest attempt of each job (GitLab drops retried
+    /// jobs from the list unless `include_retried=true`), with `failure_reason` on failed ones.
+    pub(crate) fn jobs(&self, project: &str, id: &str) -> Answer {
+        let now = Instant::now();
+        let inner = self.lock();
+        let Some(pipeline) = find(&inner, project, id) else {
+            return message(404, "404 Not found");
+        };
+        let jobs: Vec<Value> = pipeline
+            .life
+            .jobs(&self.config.timings, now)
+            .iter()
+            .enumerate()
+            .map(|(index, job)| {
+                let status = match job.phase {
+                    Phase::Queued => "pending",
+                    Phase::Running | Phase::Failing => "running",
+                    Phase::Passed => "success",
+                    Phase::Failed => "failed",
+                    Phase::Blocked => "manual",
+                    Phase::Canceling => "canceling",
+                    Phase::Canceled => "canceled",
+                };
+                // A retried job is a new job with a new id.
+                let job_id = pipeline.id * 100 + u64::from(job.attempt) * 10 + index as u64;
+                json!({
+                    "id": job_id,
+                    "name": job.name,
+                    "stage": job.name,
+                    "status": status,
+                    "allow_failure": false,
+                    "failure_reason": (status == "failed").then_some("script_failure"),
+                    "web_url": format!("{}/{}/-/jobs/{job_id}", self.base_url, pipeline.project),
+                })
+            })
+            .collect();
+        Answer::json(200, Value::Array(jobs))
+    }
+
+    /// `POST …/pipelines/{id}/retry`: retries the failed and canceled jobs and answers 201
+    /// with the pipeline; "if there are no failed or canceled jobs in the pipeline, calling
+    /// this endpoint has no effect".
+    pub(crate) fn retry(&self, project: &str, id: &str) -> Answer {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(pipeline) = find_mut(&mut inner, project, id) else {
+            return message(404, "404 Not found");
+        };
+        if matches!(self.status(pipeline, now).as_str(), "failed" | "canceled") {
+            pipeline.forced = None;
+            pipeline
+                .life
+                .retry_failed(now, std::time::Duration::ZERO);
+        }
+        let pipeline = &*pipeline;
+        Answer::json(201, self.pipeline_json(pipeline, now))
+    }
+
     /// GitLab answers 200 with the pipeline whatever its state; only alive pipelines change.
     pub(crate) fn cancel(&self, project: &str, id: &str) -> Answer {
         let now = Instant::now();
