@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
     WebhookReceiver, status_each,
 };
 use buildrunner_http::{HttpBackend, HttpClient, HttpRunner};
@@ -23,6 +23,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    job_reports: true,
+    retry_failed: true,
     ..Capabilities::NONE
 };
 
@@ -188,6 +190,32 @@ impl HttpBackend for GitHubActions {
     /// queue's are), and GitHub does not count it when nothing changed.
     fn status_many_cost(&self, builds: usize) -> usize {
         builds.min(1)
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let run_id = self.core.ids.parse(id)?;
+        self.core.run_jobs(id, run_id).await
+    }
+
+    async fn retry_failed(&self, id: &BuildId, report: &BuildReport) -> Result<()> {
+        let run_id = self.core.ids.parse(id)?;
+        match self
+            .core
+            .rerun_failed_jobs(id, run_id, report.attempt())
+            .await
+        {
+            // GitHub is already re-running it: after a re-run whose answer was lost, ours;
+            // either way what was asked holds.
+            Err(Error::Rejected { message }) if message.contains("already running") => {
+                tracing::info!(build = %id, "a re-run of the failed jobs is already under way");
+                Ok(())
+            }
+            Err(error) => Err(error),
+            Ok(()) => {
+                tracing::info!(build = %id, "re-running the failed jobs");
+                Ok(())
+            }
+        }
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

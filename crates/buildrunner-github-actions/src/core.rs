@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use buildrunner_api::{BuildId, BuildReport, Error, Result};
+use buildrunner_api::{BuildId, BuildReport, Error, JobReport, Result};
 use buildrunner_http::header::{self, HeaderValue};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
@@ -17,7 +17,9 @@ use serde_json::{Map, Value};
 use crate::app::AppTokenMinter;
 use crate::error::{dispatch_error, rejects_run_details};
 use crate::etag::{DEFAULT_CAPACITY, EtagCache};
-use crate::model::{WorkflowRun, dispatched_run_id, runs_page, title_names_key};
+use crate::model::{
+    WorkflowRun, decode_jobs_response, dispatched_run_id, runs_page, title_names_key,
+};
 use crate::rate::GITHUB_RATE_SCHEME;
 use crate::{Credentials, GitHubActionsConfig, NAME};
 
@@ -348,6 +350,49 @@ impl GitHubCore {
                 Some((tag.to_owned(), runs.clone()));
         }
         Ok(runs)
+    }
+
+    /// `GET .../runs/{run_id}/jobs?filter=latest&per_page=100`: the latest attempt's jobs.
+    pub async fn run_jobs(&self, id: &BuildId, run_id: u64) -> Result<Vec<JobReport>> {
+        let op = Operation::new("jobs", id.as_str());
+        let mut url = self.run_url(run_id, Some("jobs"));
+        url.query_pairs_mut()
+            .append_pair("filter", "latest")
+            .append_pair("per_page", "100");
+        let reply = self
+            .http
+            .idempotent(&op, &Request::get(url))
+            .await?
+            .success(&op)?;
+        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+    }
+
+    /// `POST .../runs/{run_id}/rerun-failed-jobs` (201). A refusal (403: still running, no
+    /// failed job, the 50 re-runs used up) is `Rejected` with GitHub's message. An answer
+    /// that cannot be read is settled by reading the run: a higher `run_attempt` than
+    /// `attempt`, or a run no longer completed, means the re-run took.
+    pub async fn rerun_failed_jobs(
+        &self,
+        id: &BuildId,
+        run_id: u64,
+        attempt: Option<u32>,
+    ) -> Result<()> {
+        let op = Operation::new("retry_failed", id.as_str());
+        let request = Request::new(
+            Method::POST,
+            self.run_url(run_id, Some("rerun-failed-jobs")),
+        );
+        let refused = |reply: &Reply| match reply.error(&op) {
+            Error::PermissionDenied { message } => Error::Rejected { message },
+            other => other,
+        };
+        let took_effect = || async {
+            let report = self.get_run(id, run_id).await?;
+            let newer =
+                matches!((report.attempt(), attempt), (Some(now), Some(then)) if now > then);
+            Ok(newer || !report.status.is_terminal())
+        };
+        self.http.act(&op, &request, refused, took_effect).await
     }
 
     /// `POST .../runs/{run_id}/cancel` (or `force-cancel`): `Ok(None)` when accepted,

@@ -61,7 +61,8 @@ pub use config::{
 /// refusals (429, and the 403 that is a rate limit). Public for fuzzers and tools.
 pub const RATE_SCHEME: buildrunner_http::rate::HeaderScheme = rate::GITHUB_RATE_SCHEME;
 pub use model::{
-    INPUT_BASE_URIS, INPUT_HEAD_URIS, INPUT_METADATA, INPUT_QUEUE, decode_run_response, map_run,
+    INPUT_BASE_URIS, INPUT_HEAD_URIS, INPUT_METADATA, INPUT_QUEUE, decode_jobs_response,
+    decode_run_response, job_report, map_run,
 };
 #[cfg(feature = "webhooks")]
 pub use webhook::GitHubWebhooks;

@@ -1,6 +1,6 @@
 //! The parts of GitHub's JSON the backend reads, decoded leniently, and the status mapping.
 
-use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus};
+use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
 use buildrunner_http::{Fields, decode_with};
 use serde_json::{Map, Value};
 
@@ -64,6 +64,10 @@ impl WorkflowRun {
             "github_run_attempt",
             self.run_attempt.map(|a| a.to_string()),
         );
+        put(
+            buildrunner_api::ATTEMPT_KEY,
+            self.run_attempt.map(|a| a.to_string()),
+        );
         put("github_status", self.status.clone());
         put("github_conclusion", self.conclusion.clone());
         put("github_display_title", Some(self.display_title.clone()));
@@ -71,6 +75,40 @@ impl WorkflowRun {
         put("github_created_at", self.created_at.clone());
         BuildReport::new(self.status()).with_metadata(metadata)
     }
+}
+
+/// One job of `GET …/runs/{id}/jobs`, in buildrunner's words, with GitHub's `conclusion`
+/// as its detail; `None` unless it is an object with a name.
+pub fn job_report(value: &Value) -> Option<JobReport> {
+    let job = Fields::of(value)?;
+    let status = job.text("status");
+    let conclusion = job.text("conclusion");
+    let mapped = map_run(status.as_deref().unwrap_or(""), conclusion.as_deref());
+    let mut report = JobReport::new(job.text("name")?, mapped);
+    report.url = job.text("html_url");
+    report.detail = conclusion.or(status);
+    Some(report)
+}
+
+/// Decodes a jobs page, `{"total_count", "jobs": [...]}`.
+///
+/// # Errors
+///
+/// [`Error::Protocol`](buildrunner_api::Error::Protocol) when it is not such an object.
+pub fn decode_jobs_response(body: &[u8]) -> buildrunner_api::Result<Vec<JobReport>> {
+    decode_with(
+        body,
+        "the run's jobs",
+        "an object with a jobs array",
+        |value| {
+            value
+                .get("jobs")?
+                .as_array()?
+                .iter()
+                .map(job_report)
+                .collect()
+        },
+    )
 }
 
 /// Decodes a run as `GET /repos/{o}/{r}/actions/runs/{id}` returns it into its id and the

@@ -183,17 +183,15 @@ impl GitLabCore {
     pub async fn retry_pipeline(&self, id: &BuildId, pipeline_id: u64) -> Result<()> {
         let op = Operation::new("retry_failed", id.as_str());
         let request = Request::new(Method::POST, self.pipeline_url(pipeline_id, Some("retry")));
-        // The answer is the pipeline; nothing in it is needed.
-        let decode = |_: &Reply| Ok(());
         let refused = |reply: &Reply| reply.error(&op);
-        let lookup = || async {
+        let took_effect = || async {
             let pipeline = self.get_pipeline(id, pipeline_id).await?;
-            let still_failed = matches!(pipeline.status.as_deref(), Some("failed" | "canceled"));
-            Ok((!still_failed).then_some(()))
+            Ok(!matches!(
+                pipeline.status.as_deref(),
+                Some("failed" | "canceled")
+            ))
         };
-        self.http
-            .create(&op, &request, decode, refused, Some(lookup))
-            .await
+        self.http.act(&op, &request, refused, took_effect).await
     }
 
     /// `POST .../pipelines/{id}/cancel`: GitLab answers 200 whatever the state, with the

@@ -35,6 +35,53 @@ impl HttpClient {
         L: Fn() -> LFut,
         LFut: Future<Output = Result<Option<T>>>,
     {
+        self.settled(op, request, decode, refused, lookup, None)
+            .await
+    }
+
+    /// Sends an action whose answer's body is not needed (a retry of failed jobs): any 2xx,
+    /// even one over the body cap, is done; `refused` says what a refusal means; an outcome
+    /// that is unknown is settled by `took_effect` (a read of what the action changes), and
+    /// the action is sent again only when that says it did not take.
+    ///
+    /// # Errors
+    ///
+    /// As [`HttpClient::create`].
+    pub async fn act<R, L, LFut>(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        refused: R,
+        took_effect: L,
+    ) -> Result<()>
+    where
+        R: Fn(&Reply) -> Error,
+        L: Fn() -> LFut,
+        LFut: Future<Output = Result<bool>>,
+    {
+        let lookup = || async { Ok(took_effect().await?.then_some(())) };
+        let done = || Ok(());
+        self.settled(op, request, |_| Ok(()), refused, Some(lookup), Some(&done))
+            .await
+    }
+
+    /// [`create`](HttpClient::create), and with `oversized_success`, what an answer of 2xx
+    /// over the body cap is.
+    async fn settled<T, D, R, L, LFut>(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        decode: D,
+        refused: R,
+        lookup: Option<L>,
+        oversized_success: Option<&(dyn Fn() -> Result<T> + Sync)>,
+    ) -> Result<T>
+    where
+        D: Fn(&Reply) -> Result<T>,
+        R: Fn(&Reply) -> Error,
+        L: Fn() -> LFut,
+        LFut: Future<Output = Result<Option<T>>>,
+    {
         let (decode, refused, lookup) = (&decode, &refused, &lookup);
         self.retrying(op, |deadline| async move {
             let settle = |error: Error| async move {
@@ -76,6 +123,13 @@ impl HttpClient {
                     error: self.error(e, op),
                     wait: None,
                 },
+                // A success whose answer is over the cap took effect; an action needs no body.
+                Err(e @ SendError::TooLarge { status, .. }) if status.is_success() => {
+                    match oversized_success {
+                        Some(success) => Verdict::Done(success()),
+                        None => settle(self.error(e, op)).await,
+                    }
+                }
                 Err(e) if e.nothing_sent() => Verdict::Done(Err(self.error(e, op))),
                 Err(e @ SendError::TooLarge { status, .. }) if !status.is_success() => {
                     Verdict::Done(Err(self.error(e, op)))

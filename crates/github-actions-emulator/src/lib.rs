@@ -8,6 +8,8 @@
 //! | `GET /repos/{o}/{r}/actions/workflows/{wf}/runs` | `{"total_count", "workflow_runs"}` newest first; filters `event`, `status`, `created=>=TIME`; `page`, `per_page` (≤ 100) and a `Link` header |
 //! | `POST /repos/{o}/{r}/actions/runs/{id}/cancel`, `.../force-cancel` | 202 `{}`; 409 "Cannot cancel a workflow run that is completed." |
 //! | `POST /repos/{o}/{r}/actions/runs/{id}/rerun` | 201 `{}`: the same id starts over with `run_attempt` + 1; 403 while it runs |
+//! | `POST /repos/{o}/{r}/actions/runs/{id}/rerun-failed-jobs` | 201 `{}`: only the failed jobs run again (a `flaky` test passes) as `run_attempt` + 1, shown after [`GitHubOptions::rerun_lag`]; 403 while the run or a re-run is going, for a run without failed jobs, and past 50 re-runs |
+//! | `GET /repos/{o}/{r}/actions/runs/{id}/jobs` | `{"total_count", "jobs": [{id, run_id, run_attempt, name, status, conclusion, html_url}]}` of the latest attempt |
 //! | `POST /app/installations/{id}/access_tokens` | 201 + `token`, `expires_at`, for an RS256 JWT from the configured App signed with its key |
 //!
 //! Every other request needs `Authorization: Bearer <token>` with the configured token or an
@@ -104,6 +106,9 @@ pub struct GitHubOptions {
     pub app: Option<AppConfig>,
     /// The inputs the workflow declares; another is refused as GitHub does.
     pub workflow_inputs: Vec<String>,
+    /// How long after `rerun-failed-jobs` reads still show the earlier attempt: GitHub
+    /// publishes a re-run late.
+    pub rerun_lag: Duration,
 }
 
 impl Default for GitHubOptions {
@@ -113,6 +118,7 @@ impl Default for GitHubOptions {
             dispatch: DispatchMode::default(),
             app: None,
             workflow_inputs: SAMPLE_WORKFLOW_INPUTS.map(str::to_owned).to_vec(),
+            rerun_lag: Duration::from_millis(40),
         }
     }
 }
@@ -125,6 +131,8 @@ pub trait GitHubConfig {
     fn with_dispatch(self, mode: DispatchMode) -> Self;
     /// Accepts installation tokens of this App.
     fn with_app(self, app: AppConfig) -> Self;
+    /// Sets how long reads after a re-run still show the earlier attempt.
+    fn with_rerun_lag(self, lag: Duration) -> Self;
 }
 
 impl GitHubConfig for EmulatorConfig {
@@ -138,6 +146,10 @@ impl GitHubConfig for EmulatorConfig {
 
     fn with_app(self, app: AppConfig) -> Self {
         self.with_platform(|options| options.app = Some(app))
+    }
+
+    fn with_rerun_lag(self, lag: Duration) -> Self {
+        self.with_platform(|options| options.rerun_lag = lag)
     }
 }
 

@@ -36,6 +36,11 @@ pub(crate) fn routes(state: App) -> Router {
         )
         .route("/repos/{owner}/{repo}/actions/runs/{id}/rerun", post(rerun))
         .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}/rerun-failed-jobs",
+            post(rerun_failed_jobs),
+        )
+        .route("/repos/{owner}/{repo}/actions/runs/{id}/jobs", get(jobs))
+        .route(
             "/app/installations/{installation}/access_tokens",
             post(access_token),
         )
@@ -225,6 +230,20 @@ async fn rerun(
     Path((owner, repo, id)): Path<(String, String, String)>,
 ) -> Answer {
     state.rerun(&owner, &repo, &id)
+}
+
+async fn rerun_failed_jobs(
+    Shared(state): Shared<App>,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Answer {
+    state.rerun_failed_jobs(&owner, &repo, &id)
+}
+
+async fn jobs(
+    Shared(state): Shared<App>,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Answer {
+    state.jobs(&owner, &repo, &id)
 }
 
 async fn access_token(Shared(state): Shared<App>, Path(installation): Path<String>) -> Answer {

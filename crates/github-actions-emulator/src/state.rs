@@ -54,7 +54,6 @@ pub(crate) struct Run {
     repo: String,
     workflow: String,
     run_number: u64,
-    attempt: u32,
     life: Lifecycle,
     created_wall: SystemTime,
     head_branch: String,
@@ -85,6 +84,9 @@ pub struct State {
     pub(crate) engine: Engine,
     inner: Mutex<Inner>,
 }
+
+/// GitHub allows at most 50 re-runs of a workflow run.
+const MAX_RERUNS: u32 = 50;
 
 pub(crate) fn error(status: u16, message: &str) -> Answer {
     Answer::json(
@@ -200,7 +202,7 @@ impl State {
             "updated_at": started,
             "actor": {"login": "octocat", "id": 1, "type": "User"},
             "triggering_actor": {"login": "octocat", "id": 1, "type": "User"},
-            "run_attempt": run.attempt,
+            "run_attempt": run.life.attempt_at(now),
             "run_started_at": started,
             "jobs_url": format!("{run_api}/jobs"),
             "logs_url": format!("{run_api}/logs"),
@@ -208,7 +210,7 @@ impl State {
             "artifacts_url": format!("{run_api}/artifacts"),
             "cancel_url": format!("{run_api}/cancel"),
             "rerun_url": format!("{run_api}/rerun"),
-            "previous_attempt_url": (run.attempt > 1).then(|| format!("{run_api}/attempts/{}", run.attempt - 1)),
+            "previous_attempt_url": (run.life.attempt_at(now) > 1).then(|| format!("{run_api}/attempts/{}", run.life.attempt_at(now) - 1)),
             "workflow_url": format!("{repo_api}/actions/workflows/161335"),
             "head_commit": {"id": "009b8a3a9ccbb128af87f9b1c0f4c62e8a304f6d", "message": "buildrunner", "author": {"name": "Mona", "email": "mona@example.com"}},
             "repository": {"id": 1_296_269, "name": run.repo, "full_name": format!("{}/{}", run.owner, run.repo), "private": true},
@@ -295,7 +297,6 @@ impl State {
             repo: repo.to_owned(),
             workflow: workflow.to_owned(),
             run_number,
-            attempt: 1,
             life: Lifecycle::new(outcome),
             created_wall: SystemTime::now(),
             head_branch: git_ref.trim_start_matches("refs/heads/").to_owned(),
@@ -435,9 +436,77 @@ impl State {
             return error(403, "This workflow run is not completed");
         }
         run.life.restart();
-        run.attempt += 1;
         run.forced = None;
         run.force_cancelled = false;
+        let run_id = run.id;
+        if self.engine.webhooks_on() {
+            inner.watch.watch(run_id);
+        }
+        Answer::json(201, json!({}))
+    }
+
+    /// `GET …/runs/{id}/jobs`: the jobs of the latest attempt (`filter=latest`, the default;
+    /// the emulator keeps no others), `{total_count, jobs}`.
+    pub(crate) fn jobs(&self, owner: &str, repo: &str, id: &str) -> Answer {
+        let now = Instant::now();
+        let inner = self.lock();
+        let Some(run) = find(&inner, owner, repo, id) else {
+            return error(404, "Not Found");
+        };
+        let jobs: Vec<Value> = run
+            .life
+            .jobs(&self.config.timings, now)
+            .iter()
+            .enumerate()
+            .map(|(index, job)| {
+                let (status, conclusion) = match job.phase {
+                    Phase::Queued => ("queued", None),
+                    Phase::Running | Phase::Failing | Phase::Canceling => ("in_progress", None),
+                    Phase::Passed => ("completed", Some("success")),
+                    Phase::Failed => ("completed", Some("failure")),
+                    Phase::Blocked => ("waiting", None),
+                    Phase::Canceled => ("completed", Some("cancelled")),
+                };
+                let job_id = run.id * 100 + u64::from(job.attempt) * 10 + index as u64;
+                json!({
+                    "id": job_id,
+                    "run_id": run.id,
+                    "run_attempt": run.life.attempt_at(now),
+                    "name": job.name,
+                    "status": status,
+                    "conclusion": conclusion,
+                    "html_url": format!("{}/{}/{}/actions/runs/{}/job/{job_id}", self.base_url, run.owner, run.repo, run.id),
+                })
+            })
+            .collect();
+        Answer::json(200, json!({"total_count": jobs.len(), "jobs": jobs}))
+    }
+
+    /// `POST …/runs/{id}/rerun-failed-jobs`: 201 `{}`, a new attempt that reads show only
+    /// after the re-run lag; 403 while the run (or an earlier re-run) is still going, for a
+    /// run with no failed job, and past GitHub's 50 re-runs.
+    pub(crate) fn rerun_failed_jobs(&self, owner: &str, repo: &str, id: &str) -> Answer {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(run) = find_mut(&mut inner, owner, repo, id) else {
+            return error(404, "Not Found");
+        };
+        let (status, conclusion) = self.raw_state(run, now);
+        let rerun_pending = run.life.attempt_at(now) < run.life.attempt;
+        if status != "completed" || rerun_pending {
+            return error(403, "This workflow is already running");
+        }
+        if conclusion.as_deref() == Some("success") {
+            return error(403, "There are no failed jobs to re-run");
+        }
+        if run.life.attempt > MAX_RERUNS {
+            return error(
+                403,
+                "This workflow run cannot be re-run: it has reached the maximum of 50 re-runs",
+            );
+        }
+        run.life.retry_failed(now, self.config.platform.rerun_lag);
+        run.forced = None;
         let run_id = run.id;
         if self.engine.webhooks_on() {
             inner.watch.watch(run_id);
@@ -499,7 +568,7 @@ impl State {
             workflow: run.workflow.clone(),
             status,
             conclusion,
-            run_attempt: run.attempt,
+            run_attempt: run.life.attempt_at(Instant::now()),
             display_title: run.display_title.clone(),
             head_branch: run.head_branch.clone(),
             inputs: run.inputs.clone(),

@@ -348,9 +348,7 @@ impl State {
         };
         if matches!(self.status(pipeline, now).as_str(), "failed" | "canceled") {
             pipeline.forced = None;
-            pipeline
-                .life
-                .retry_failed(now, std::time::Duration::ZERO);
+            pipeline.life.retry_failed(now, std::time::Duration::ZERO);
         }
         let pipeline = &*pipeline;
         Answer::json(201, self.pipeline_json(pipeline, now))
