@@ -9,6 +9,7 @@
 //! | `POST /v2/organizations/{org}/pipelines/{pipeline}/builds` | 201 + build; 422 without `branch` or `commit`, or for a `trigger-error` marker |
 //! | `GET …/builds/{number}` | 200 + build (honours `exclude_jobs`, `exclude_pipeline`); 404 |
 //! | `PUT …/builds/{number}/cancel` | 200 + build; 422 when the build already finished |
+//! | `PUT …/builds/{number}/jobs/{job}/retry` | 200 + the new job: the failed `test` job runs again under a new id (a `flaky` one passes) and the build runs again; 422 for a job that is not failed or was already retried |
 //! | `GET …/builds` | newest first, filters `meta_data[k]=v`, `state`/`state[]`, `branch`; `page`, `per_page` (≤ 100) and a `Link` header |
 //! | `POST /v1` (GraphQL) | `query { b0: build(slug: "org/pipeline/n") { number state blockedState url env } … }`; `null` and an error for an unknown build; one complexity point a build |
 //!
@@ -71,7 +72,8 @@ pub type EmulatorConfig = buildrunner_emulator_engine::EmulatorConfig<BuildkiteO
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuildkiteOptions {
-    /// How many jobs each build carries; a poll without `exclude_jobs=true` downloads them all.
+    /// How many script jobs each build carries at least (`build`, `test`, then passing `lint`
+    /// shards); a poll without `exclude_jobs=true` downloads them all.
     pub jobs_per_build: usize,
     /// GraphQL complexity points per window (one point a build asked for), off when `None`.
     pub graphql_rate_limit: Option<RateLimit>,

@@ -27,6 +27,10 @@ pub(crate) fn routes(state: App) -> Router {
             "/v2/organizations/{org}/pipelines/{pipeline}/builds/{number}/cancel",
             put(cancel),
         )
+        .route(
+            "/v2/organizations/{org}/pipelines/{pipeline}/builds/{number}/jobs/{job}/retry",
+            put(retry_job),
+        )
         .route("/v1", post(graphql))
         .with_state(state)
 }
@@ -101,6 +105,13 @@ async fn cancel(
     Path((org, pipeline, number)): Path<(String, String, String)>,
 ) -> Answer {
     state.cancel(&org, &pipeline, &number)
+}
+
+async fn retry_job(
+    Shared(state): Shared<App>,
+    Path((org, pipeline, number, job)): Path<(String, String, String, String)>,
+) -> Answer {
+    state.retry_job(&org, &pipeline, &number, &job)
 }
 
 async fn list(

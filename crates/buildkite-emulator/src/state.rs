@@ -218,10 +218,7 @@ impl State {
             "rebuilt_from": null,
         });
         if include_jobs {
-            let jobs: Vec<Value> = (0..self.config.platform.jobs_per_build)
-                .map(|index| job_json(&web_url, build, index, &state))
-                .collect();
-            object["jobs"] = Value::Array(jobs);
+            object["jobs"] = Value::Array(self.jobs_json(&web_url, build, now));
         }
         if include_pipeline {
             object["pipeline"] = pipeline_json(&self.base_url, organization, pipeline);
@@ -348,6 +345,132 @@ impl State {
                 !query.flag("exclude_pipeline"),
             ),
         )
+    }
+
+    /// A build's jobs: `build`, a waiter, `test` (each earlier attempt of it `retried`, the
+    /// latest with its `retries_count`), the block step of a `block` build, and passing
+    /// `lint` shards up to `jobs_per_build` script jobs.
+    fn jobs_json(&self, web_url: &str, build: &Build, now: Instant) -> Vec<Value> {
+        let phases = build.life.jobs(&self.timings, now);
+        let attempt = build.life.attempt_at(now);
+        let mut jobs = Vec::new();
+        let script = |index: usize, name: &'static str, phase: Phase| JobSpec {
+            id: job_id(build, index, 1),
+            kind: "script",
+            name,
+            state: job_state(phase),
+            retried_in: None,
+            retries: 0,
+        };
+        if let Some(first) = phases.first() {
+            jobs.push(job_json(web_url, build, script(0, first.name, first.phase)));
+        }
+        jobs.push(job_json(
+            web_url,
+            build,
+            JobSpec {
+                id: job_id(build, 1, 1),
+                kind: "waiter",
+                name: "wait",
+                state: "passed",
+                retried_in: None,
+                retries: 0,
+            },
+        ));
+        if let Some(test) = phases.get(1) {
+            for earlier in 1..attempt {
+                jobs.push(job_json(
+                    web_url,
+                    build,
+                    JobSpec {
+                        id: job_id(build, 2, earlier),
+                        kind: "script",
+                        name: test.name,
+                        state: "failed",
+                        retried_in: Some(job_id(build, 2, earlier + 1)),
+                        retries: earlier - 1,
+                    },
+                ));
+            }
+            jobs.push(job_json(
+                web_url,
+                build,
+                JobSpec {
+                    id: job_id(build, 2, attempt),
+                    kind: "script",
+                    name: test.name,
+                    state: job_state(test.phase),
+                    retried_in: None,
+                    retries: attempt - 1,
+                },
+            ));
+        }
+        if let Some(approval) = phases.get(2) {
+            let state = job_state(approval.phase);
+            jobs.push(job_json(
+                web_url,
+                build,
+                JobSpec {
+                    id: job_id(build, 3, 1),
+                    kind: "manual",
+                    name: approval.name,
+                    state,
+                    retried_in: None,
+                    retries: 0,
+                },
+            ));
+        }
+        let build_phase = phases.first().map_or(Phase::Queued, |j| j.phase);
+        for shard in 2..self.config.platform.jobs_per_build {
+            jobs.push(job_json(
+                web_url,
+                build,
+                script(3 + shard, "lint", build_phase),
+            ));
+        }
+        jobs
+    }
+
+    /// `PUT …/builds/{number}/jobs/{job}/retry`: the latest attempt of a failed `test` job
+    /// runs again (a `flaky` one passes) under a new job id, and the build is running again;
+    /// each job id is retried once (422 after that), and only failed jobs (422 otherwise).
+    pub(crate) fn retry_job(
+        &self,
+        organization: &str,
+        pipeline: &str,
+        number: &str,
+        job: &str,
+    ) -> Answer {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
+            return message(404, "No build found");
+        };
+        let attempt = build.life.attempt_at(now);
+        let current = job_id(build, 2, attempt);
+        if (1..attempt).any(|earlier| job_id(build, 2, earlier) == job) {
+            return message(422, "Job has already been retried");
+        }
+        let failed = build
+            .life
+            .jobs(&self.timings, now)
+            .get(1)
+            .is_some_and(|test| test.phase == Phase::Failed);
+        if job != current || !failed {
+            return message(
+                422,
+                "Only failed, timed out or canceled jobs can be retried",
+            );
+        }
+        build.forced = None;
+        build.life.retry_failed(now, Duration::ZERO);
+        let build = &*build;
+        let web_url = self.web_url(organization, pipeline, build.number);
+        let retried = self
+            .jobs_json(&web_url, build, now)
+            .into_iter()
+            .find(|j| j["id"] == job_id(build, 2, attempt + 1).as_str());
+        Answer::json(200, retried.unwrap_or(Value::Null))
     }
 
     pub(crate) fn cancel(&self, organization: &str, pipeline: &str, number: &str) -> Answer {
@@ -568,32 +691,50 @@ fn find_mut<'a>(
         .get_mut(&parse_number(number)?)
 }
 
-fn job_json(web_url: &str, build: &Build, index: usize, build_state: &str) -> Value {
-    let job_state = match build_state {
-        "scheduled" => "scheduled",
-        "failing" | "failed" if index == 0 => "failed",
-        "passed" | "failing" | "failed" => "passed",
-        "canceling" | "canceled" => "canceled",
-        _ => "running",
-    };
-    let id = format!("{}-{index:08}", &build.uuid[..27]);
+/// A job's state in Buildkite's words.
+fn job_state(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Queued => "scheduled",
+        Phase::Running | Phase::Failing => "running",
+        Phase::Passed => "passed",
+        Phase::Failed => "failed",
+        Phase::Blocked => "blocked",
+        Phase::Canceling => "canceling",
+        Phase::Canceled => "canceled",
+    }
+}
+
+/// The id of a build's job: its place, and the attempt for the job a retry re-runs.
+fn job_id(build: &Build, index: usize, attempt: u32) -> String {
+    format!("{}-{attempt:04}{index:04}", &build.uuid[..27])
+}
+
+fn job_json(web_url: &str, build: &Build, spec: JobSpec<'_>) -> Value {
+    let JobSpec {
+        id,
+        kind,
+        name,
+        state,
+        retried_in,
+        retries,
+    } = spec;
     json!({
         "id": id,
-        "graphql_id": format!("Sm9iLS0t{index}"),
-        "type": "script",
-        "name": format!(":test_tube: test shard {}", index + 1),
-        "step_key": format!("test-{index}"),
+        "graphql_id": format!("Sm9iLS0t{id}"),
+        "type": kind,
+        "name": name,
+        "step_key": name,
         "priority": {"number": 0},
         "agent_query_rules": ["queue=default"],
-        "state": job_state,
+        "state": state,
         "build_url": web_url,
         "web_url": format!("{web_url}#{id}"),
         "log_url": format!("{web_url}/jobs/{id}/log"),
         "raw_log_url": format!("{web_url}/jobs/{id}/log.txt"),
         "artifacts_url": format!("{web_url}/jobs/{id}/artifacts"),
-        "command": format!(".buildkite/apply-changes.sh && ci/test.sh --shard {index}"),
+        "command": (kind == "script").then(|| format!(".buildkite/apply-changes.sh && ci/{name}.sh")),
         "soft_failed": false,
-        "exit_status": if job_state == "failed" { json!(1) } else if job_state == "passed" { json!(0) } else { Value::Null },
+        "exit_status": match state { "failed" => json!(1), "passed" => json!(0), _ => Value::Null },
         "artifact_paths": "reports/**/*",
         "agent": null,
         "created_at": iso8601(build.life.started_wall),
@@ -601,16 +742,26 @@ fn job_json(web_url: &str, build: &Build, index: usize, build_state: &str) -> Va
         "runnable_at": iso8601(build.life.started_wall),
         "started_at": null,
         "finished_at": null,
-        "retried": false,
-        "retried_in_job_id": null,
-        "retries_count": null,
-        "retry_type": null,
+        "retried": retried_in.is_some(),
+        "retried_in_job_id": retried_in,
+        "retries_count": (retries > 0).then_some(retries),
+        "retry_type": (retries > 0).then_some("manual"),
         "parallel_group_index": null,
         "parallel_group_total": null,
         "matrix": null,
         "cluster_id": null,
         "cluster_queue_id": null,
     })
+}
+
+/// What one entry of a build's `jobs` says.
+struct JobSpec<'a> {
+    id: String,
+    kind: &'a str,
+    name: &'a str,
+    state: &'a str,
+    retried_in: Option<String>,
+    retries: u32,
 }
 
 fn pipeline_json(base_url: &str, organization: &str, pipeline: &str) -> Value {

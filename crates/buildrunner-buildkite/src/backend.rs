@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, Capabilities, Error, QueueConfig, Result, TriggerRequest,
+    BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
     WebhookReceiver, status_each,
 };
 use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
@@ -24,6 +24,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     status_survives_restart: true,
     cancel_observable: true,
     outcome_markers: true,
+    job_reports: true,
+    retry_failed: true,
     ..Capabilities::NONE
 };
 
@@ -233,6 +235,40 @@ impl HttpBackend for Buildkite {
                 }
             })
             .collect()
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let number = self.core.ids.parse(id)?;
+        let jobs = self.core.get_jobs(id, number).await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|job| job.reported())
+            .map(|job| job.report)
+            .collect())
+    }
+
+    /// Retries each failed script job of the latest attempt (`PUT …/jobs/{id}/retry`); a
+    /// job retried already (422 after a lost answer) is under way, which is what was asked.
+    async fn retry_failed(&self, id: &BuildId, _report: &BuildReport) -> Result<()> {
+        let number = self.core.ids.parse(id)?;
+        let jobs = self.core.get_jobs(id, number).await?;
+        let failed: Vec<_> = jobs
+            .iter()
+            .filter(|job| job.reported() && job.kind == "script" && job.report.failed())
+            .collect();
+        if failed.is_empty() {
+            return Err(Error::Rejected {
+                message: format!("{id} failed, but no failed script job can be retried"),
+            });
+        }
+        for job in failed {
+            match self.core.retry_job(id, number, &job.id).await {
+                Err(Error::Rejected { message }) if message.contains("already been retried") => {}
+                other => other?,
+            }
+            tracing::info!(build = %id, job = %job.id, "retrying a failed job");
+        }
+        Ok(())
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {

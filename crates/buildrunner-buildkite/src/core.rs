@@ -13,7 +13,7 @@ use url::Url;
 use crate::NAME;
 use crate::config::BuildkiteConfig;
 use crate::graphql::GraphQlCore;
-use crate::model::{Build, IDEMPOTENCY_META_KEY};
+use crate::model::{Build, IDEMPOTENCY_META_KEY, Job, decode_jobs_response};
 use crate::rate::BUILDKITE_RATE_SCHEME;
 use buildrunner_http::Token;
 
@@ -129,6 +129,40 @@ impl BuildkiteCore {
             ));
         }
         Ok(build)
+    }
+
+    /// `GET .../builds/{number}` with its jobs (and without the pipeline).
+    pub async fn get_jobs(&self, id: &BuildId, number: u64) -> Result<Vec<Job>> {
+        let op = Operation::new("jobs", id.as_str());
+        let mut url = self.build_url(number, None);
+        url.query_pairs_mut()
+            .append_pair("exclude_pipeline", "true");
+        let reply = self
+            .http
+            .idempotent(&op, &Request::get(url))
+            .await?
+            .success(&op)?;
+        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+    }
+
+    /// `PUT .../builds/{number}/jobs/{job}/retry`: the job runs again under a new id. An
+    /// answer that cannot be read is settled by reading the jobs: once this job is marked
+    /// retried, the retry took. Buildkite retries a job id once and refuses the second
+    /// (422): `Rejected` with its message.
+    pub async fn retry_job(&self, id: &BuildId, number: u64, job: &str) -> Result<()> {
+        let op = Operation::new("retry_failed", id.as_str());
+        let number_text = number.to_string();
+        let url = buildrunner_http::join_path(
+            &self.builds_url,
+            &[number_text.as_str(), "jobs", job, "retry"],
+        );
+        let request = Request::new(Method::PUT, url);
+        let refused = |reply: &Reply| reply.error(&op);
+        let took_effect = || async {
+            let jobs = self.get_jobs(id, number).await?;
+            Ok(jobs.iter().any(|j| j.id == job && j.retried))
+        };
+        self.http.act(&op, &request, refused, took_effect).await
     }
 
     /// `PUT .../builds/{number}/cancel`: `Ok(None)` when accepted, `Ok(Some(refusal))` for

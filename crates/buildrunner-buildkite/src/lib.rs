@@ -61,8 +61,8 @@ pub use backend::{Buildkite, BuildkiteRunner, CAPABILITIES};
 pub use buildrunner_http::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Token};
 pub use config::{BuildkiteConfig, DEFAULT_API_URL, DEFAULT_GRAPHQL_URL, DEFAULT_TOKEN_ENV};
 pub use model::{
-    ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY, STATE_TABLE,
-    decode_build_response, decode_caller_metadata, map_state,
+    ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPOTENCY_META_KEY, Job, STATE_TABLE,
+    decode_build_response, decode_caller_metadata, decode_jobs_response, job_status, map_state,
 };
 #[cfg(feature = "webhooks")]
 pub use webhook::BuildkiteWebhooks;

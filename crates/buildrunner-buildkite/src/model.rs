@@ -1,6 +1,7 @@
 //! The parts of Buildkite's JSON the backend reads, decoded leniently, and the state mapping.
 
-use buildrunner_api::{BuildMetadata, BuildStatus};
+use buildrunner_api::{BuildMetadata, BuildStatus, JobReport};
+use buildrunner_http::{Fields, decode_with};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -318,4 +319,90 @@ mod tests {
             None
         );
     }
+}
+
+/// A Buildkite job as `GET …/builds/{number}` lists it, read leniently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Its id (a retry gives the job a new one).
+    pub id: String,
+    /// `script`, `trigger`, `waiter`, `manual` (a block step), …
+    pub kind: String,
+    /// What the job says of itself, as its report.
+    pub report: JobReport,
+    /// Whether a later job replaced it (it was retried).
+    pub retried: bool,
+}
+
+impl Job {
+    /// The job in `value`; `None` unless it is an object with an id and a type.
+    pub fn from_json(value: &Value) -> Option<Job> {
+        let job = Fields::of(value)?;
+        let state = job.text("state").unwrap_or_default();
+        let soft_failed = job.flag("soft_failed");
+        let (status, detail) = match job_status(&state) {
+            // A soft-failed job is allowed to fail: it does not fail the build.
+            BuildStatus::Failed if soft_failed => {
+                (BuildStatus::Succeeded, "soft failed".to_owned())
+            }
+            status => (status, state.clone()),
+        };
+        let name = job
+            .text("name")
+            .or_else(|| job.text("step_key"))
+            .unwrap_or_default();
+        let mut report = JobReport::new(name, status).with_detail(detail);
+        report.url = job.text("web_url");
+        Some(Job {
+            id: job.text("id")?,
+            kind: job.text("type")?,
+            report,
+            retried: job.flag("retried"),
+        })
+    }
+
+    /// Whether buildrunner reports it: script and trigger jobs in their latest attempt
+    /// (waiters and block steps are not work that can fail, and a retried job was replaced).
+    pub fn reported(&self) -> bool {
+        matches!(self.kind.as_str(), "script" | "trigger") && !self.retried
+    }
+}
+
+/// A job state in buildrunner's words: a job that never ran (`broken`, `skipped`) is not a
+/// failure of its own.
+pub fn job_status(state: &str) -> BuildStatus {
+    match state {
+        "pending" | "waiting" | "limiting" | "limited" | "scheduled" | "assigned" | "accepted" => {
+            BuildStatus::Accepted
+        }
+        "running" | "timing_out" | "blocked" | "unblocked" | "canceling" => BuildStatus::Running,
+        "passed" => BuildStatus::Succeeded,
+        "failed" | "timed_out" | "expired" | "waiting_failed" | "blocked_failed"
+        | "unblocked_failed" => BuildStatus::Failed,
+        "canceled" | "skipped" | "broken" => BuildStatus::Cancelled,
+        _ => BuildStatus::Unknown,
+    }
+}
+
+/// Decodes the `jobs` of a build object as `GET …/builds/{number}` returns it (without
+/// `exclude_jobs`). Public for fuzzers and property tests.
+///
+/// # Errors
+///
+/// [`Error::Protocol`](buildrunner_api::Error::Protocol) when the body is not a build with
+/// a `jobs` array of jobs.
+pub fn decode_jobs_response(body: &[u8]) -> buildrunner_api::Result<Vec<Job>> {
+    decode_with(
+        body,
+        "the build's jobs",
+        "a build with a jobs array",
+        |value| {
+            value
+                .get("jobs")?
+                .as_array()?
+                .iter()
+                .map(Job::from_json)
+                .collect()
+        },
+    )
 }
