@@ -26,7 +26,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     outcome_markers: true,
     job_reports: true,
     retry_failed: true,
-    ..Capabilities::NONE
 };
 
 /// A runner for one Buildkite pipeline.
