@@ -72,8 +72,8 @@ pub type EmulatorConfig = buildrunner_emulator_engine::EmulatorConfig<BuildkiteO
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuildkiteOptions {
-    /// How many script jobs each build carries at least (`build`, `test`, then passing `lint`
-    /// shards); a poll without `exclude_jobs=true` downloads them all.
+    /// How many jobs each build lists at least (`build`, a waiter, `test`, then passing
+    /// `lint` shards); a poll without `exclude_jobs=true` downloads them all.
     pub jobs_per_build: usize,
     /// GraphQL complexity points per window (one point a build asked for), off when `None`.
     pub graphql_rate_limit: Option<RateLimit>,

@@ -349,7 +349,7 @@ impl State {
 
     /// A build's jobs: `build`, a waiter, `test` (each earlier attempt of it `retried`, the
     /// latest with its `retries_count`), the block step of a `block` build, and passing
-    /// `lint` shards up to `jobs_per_build` script jobs.
+    /// `lint` shards until there are `jobs_per_build` jobs.
     fn jobs_json(&self, web_url: &str, build: &Build, now: Instant) -> Vec<Value> {
         let phases = build.life.jobs(&self.timings, now);
         let attempt = build.life.attempt_at(now);
@@ -421,11 +421,12 @@ impl State {
             ));
         }
         let build_phase = phases.first().map_or(Phase::Queued, |j| j.phase);
-        for shard in 2..self.config.platform.jobs_per_build {
+        let listed = jobs.len();
+        for shard in listed..self.config.platform.jobs_per_build {
             jobs.push(job_json(
                 web_url,
                 build,
-                script(3 + shard, "lint", build_phase),
+                script(4 + shard, "lint", build_phase),
             ));
         }
         jobs
