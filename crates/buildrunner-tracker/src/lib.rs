@@ -15,6 +15,16 @@
 //! shortly, a few times, before it returns to its usual interval. Lost webhooks cost latency,
 //! never a verdict: every followed build is still polled.
 //!
+//! With [`TrackerOptions::retry_failed`], a failed build whose runner declares
+//! [`retry_failed`](buildrunner_api::Capabilities::retry_failed) is retried (its failed jobs
+//! only, the same id) up to that many times before its `Failed` verdict, each retry a
+//! [`TrackerEvent::Retried`]; a failed verdict carries the failed jobs where the runner
+//! declares [`job_reports`](buildrunner_api::Capabilities::job_reports) (one `jobs` call per
+//! failed verdict). With [`TrackerOptions::start_deadline`], a build still queued past it gets
+//! a [`TrackerEvent::StartDeadlinePassed`] (and is cancelled with
+//! [`TrackerOptions::cancel_on_start_deadline`]). Retries, jobs reads and those cancels are
+//! spent from the same budget as polls.
+//!
 //! It names no backend: it is generic over the trait.
 //!
 //! ```
@@ -34,6 +44,7 @@
 //! # }
 //! ```
 
+mod actions;
 #[cfg(feature = "listener")]
 pub mod listener;
 mod pacing;
@@ -45,7 +56,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus, Error};
+use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus, Error, JobReport};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -71,6 +82,14 @@ pub struct TrackerOptions {
     pub event_capacity: usize,
     /// How soon a hinted build whose poll does not show the hinted verdict yet is polled again.
     pub confirm_after: Duration,
+    /// How many times a failed build is retried (its failed jobs, where the runner declares
+    /// `retry_failed`) before its `Failed` verdict; 0 turns retries off.
+    pub retry_failed: u32,
+    /// How long after [`Tracker::follow`] a build may stay `Accepted` (queued, not started)
+    /// before a [`TrackerEvent::StartDeadlinePassed`]; `None` for no deadline.
+    pub start_deadline: Option<Duration>,
+    /// Whether a build past its start deadline is also cancelled.
+    pub cancel_on_start_deadline: bool,
 }
 
 impl Default for TrackerOptions {
@@ -81,6 +100,9 @@ impl Default for TrackerOptions {
             max_cost_per_sec: 2.0,
             event_capacity: 1024,
             confirm_after: Duration::from_secs(1),
+            retry_failed: 0,
+            start_deadline: None,
+            cancel_on_start_deadline: false,
         }
     }
 }
@@ -97,6 +119,27 @@ pub enum TrackerEvent {
         report: BuildReport,
         /// The status before, `None` on the first read.
         previous: Option<BuildStatus>,
+        /// For a `Failed` verdict, the jobs that failed, where the runner declares
+        /// `job_reports` (empty otherwise, and when they could not be read).
+        failed_jobs: Vec<JobReport>,
+    },
+    /// A failed build's failed jobs were retried; it is followed on, under the same id.
+    Retried {
+        /// The build.
+        id: BuildId,
+        /// The attempt now running: 2 after the first retry.
+        attempt: u32,
+    },
+    /// A followed build was still queued (`Accepted`) at its start deadline: it never
+    /// started, which is not the same as a build that hangs. It is still followed (cancelled
+    /// first with [`TrackerOptions::cancel_on_start_deadline`]).
+    StartDeadlinePassed {
+        /// The build.
+        id: BuildId,
+        /// How long it had been followed.
+        waited: Duration,
+        /// Whether the tracker cancelled it (the cancel's error, if it failed).
+        cancelled: Option<Result<(), Error>>,
     },
     /// A followed build cannot be followed: the runner answered with an error that trying
     /// again cannot help (a malformed id, a build the CI does not know). It is no longer
@@ -124,6 +167,10 @@ struct Followed {
     last: Option<BuildStatus>,
     /// A webhook's claim the CI has not shown yet.
     hint: Option<Hint>,
+    /// How many times its failed jobs were retried.
+    retries: u32,
+    /// Whether its start deadline was reported.
+    start_reported: bool,
 }
 
 #[derive(Debug, Default)]
@@ -188,6 +235,8 @@ impl Tracker {
             },
             last: None,
             hint: None,
+            retries: 0,
+            start_reported: false,
         });
         telemetry::followed(self.shared.backend, state.builds.len());
         drop(state);

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use buildrunner_api::{BuildId, BuildReport, BuildRunner, Error};
+use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus, Error};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::actions::{self, Action};
 use crate::pacing::Pacer;
 use crate::{Shared, State, TrackerEvent, TrackerOptions, telemetry};
 
@@ -87,8 +88,18 @@ pub(crate) async fn poll_loop(
             }
         }
         let answers = runner.status_many(&ids).await;
-        for event in record(&shared, &options, ids, answers) {
+        let declared = runner.capabilities();
+        let (round, follow_ups) = record(&shared, &options, &declared, ids, answers);
+        for event in round {
             if events.send(event).await.is_err() {
+                return;
+            }
+        }
+        for action in follow_ups {
+            let event = actions::perform(runner.as_ref(), &shared, &mut pacer, action).await;
+            if let Some(event) = event
+                && events.send(event).await.is_err()
+            {
                 return;
             }
         }
@@ -109,15 +120,18 @@ fn record_lag(shared: &Shared, ids: &[BuildId]) {
     }
 }
 
-/// Applies one round's answers: events for changes and drops, the next due time for the rest.
+/// Applies one round's answers: events for changes and drops, the next due time for the rest,
+/// and what must follow (a retry, a jobs read, a cancel) before some verdicts.
 fn record(
     shared: &Shared,
     options: &TrackerOptions,
+    declared: &buildrunner_api::Capabilities,
     ids: Vec<BuildId>,
     answers: Vec<buildrunner_api::Result<BuildReport>>,
-) -> Vec<TrackerEvent> {
+) -> (Vec<TrackerEvent>, Vec<Action>) {
     let now = Instant::now();
     let mut events = Vec::new();
+    let mut follow_ups = Vec::new();
     let mut state = shared.lock();
     for (id, answer) in ids.into_iter().zip(answers) {
         let Some(followed) = state.builds.get_mut(&id) else {
@@ -140,13 +154,50 @@ fn record(
                     }
                     _ => None,
                 };
-                let previous = followed.last.replace(status);
-                if previous != Some(status) {
-                    events.push(TrackerEvent::Changed {
+                let waited = now - followed.slot.followed_at;
+                if let Some(deadline) = options.start_deadline
+                    && status == BuildStatus::Accepted
+                    && !followed.start_reported
+                    && waited >= deadline
+                {
+                    followed.start_reported = true;
+                    follow_ups.push(Action::StartDeadline {
+                        id: id.clone(),
+                        waited,
+                        cancel: options.cancel_on_start_deadline,
+                    });
+                }
+                if status == BuildStatus::Failed
+                    && declared.retry_failed
+                    && followed.retries < options.retry_failed
+                {
+                    // Not the verdict yet: its failed jobs are retried first.
+                    followed.retries += 1;
+                    follow_ups.push(Action::Retry {
                         id: id.clone(),
                         report,
-                        previous,
+                        attempt: followed.retries + 1,
+                        previous: followed.last,
+                        jobs: declared.job_reports,
                     });
+                    continue;
+                }
+                let previous = followed.last.replace(status);
+                if previous != Some(status) {
+                    if status == BuildStatus::Failed && declared.job_reports {
+                        follow_ups.push(Action::Jobs {
+                            id: id.clone(),
+                            report,
+                            previous,
+                        });
+                    } else {
+                        events.push(TrackerEvent::Changed {
+                            id: id.clone(),
+                            report,
+                            previous,
+                            failed_jobs: Vec::new(),
+                        });
+                    }
                 }
                 if status.is_terminal() {
                     let followed_for = now - followed.slot.followed_at;
@@ -172,5 +223,5 @@ fn record(
         }
     }
     telemetry::followed(shared.backend, state.builds.len());
-    events
+    (events, follow_ups)
 }

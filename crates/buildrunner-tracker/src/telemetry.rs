@@ -7,6 +7,8 @@
 //! | [`VERDICT_SECONDS`] | histogram | `backend`, `status` |
 //! | [`DROPPED_TOTAL`] | counter | `backend`, `reason` |
 //! | [`POLL_LAG_SECONDS`] | histogram | `backend` |
+//! | [`RETRIES_TOTAL`] | counter | `backend` |
+//! | [`JOBS_READS_TOTAL`] | counter | `backend` |
 //!
 //! Webhooks are counted where they are read, by the runner's receiver
 //! (`buildrunner_webhooks_total`, see `buildrunner_api::instrument`).
@@ -28,6 +30,21 @@ pub const DROPPED_TOTAL: &str = "buildrunner_tracker_dropped_total";
 /// Histogram: seconds between when a build was due a poll and when it was polled; growing
 /// lag means the budget (`max_cost_per_sec`) is too small for the builds followed.
 pub const POLL_LAG_SECONDS: &str = "buildrunner_tracker_poll_lag_seconds";
+
+/// Counter: retries of a failed build's failed jobs the tracker made.
+pub const RETRIES_TOTAL: &str = "buildrunner_tracker_retries_total";
+/// Counter: `jobs` reads the tracker made for failed verdicts (one a verdict).
+pub const JOBS_READS_TOTAL: &str = "buildrunner_tracker_jobs_reads_total";
+
+/// A retry of failed jobs was accepted.
+pub(crate) fn retried(backend: &'static str) {
+    metrics::counter!(RETRIES_TOTAL, "backend" => backend).increment(1);
+}
+
+/// The jobs of a failed verdict were read.
+pub(crate) fn jobs_read(backend: &'static str) {
+    metrics::counter!(JOBS_READS_TOTAL, "backend" => backend).increment(1);
+}
 
 /// How many builds are followed now.
 pub(crate) fn followed(backend: &'static str, builds: usize) {

@@ -58,6 +58,7 @@ async fn verdicts_arrive_once_and_finished_builds_are_no_longer_followed() {
                 id,
                 report,
                 previous,
+                ..
             } => {
                 assert_eq!(previous, None);
                 seen.insert(id.to_string(), report.status);
@@ -86,6 +87,7 @@ async fn verdicts_arrive_once_and_finished_builds_are_no_longer_followed() {
             id,
             report,
             previous,
+            ..
         } => {
             assert_eq!(id, hang);
             assert_eq!(
