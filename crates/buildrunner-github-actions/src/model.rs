@@ -246,6 +246,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "attempt",
                 "github_conclusion",
                 "github_created_at",
                 "github_display_title",
@@ -257,6 +258,7 @@ mod tests {
             ]
         );
         assert_eq!(report.metadata["github_run_attempt"], "2");
+        assert_eq!(report.attempt(), Some(2));
         for bad in [
             "[7]",
             r#"{"id":"7"}"#,
