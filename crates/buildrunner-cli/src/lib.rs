@@ -95,6 +95,11 @@ enum Command {
         #[command(flatten)]
         poll: PollArgs,
     },
+    /// List a build's jobs, failed first, with links (where the backend lists jobs)
+    Jobs(IdArgs),
+    /// Re-run only the failed jobs of a failed build, under the same id (exit 0 when the CI
+    /// accepted; 4 when it refused or the build has not failed)
+    Retry(IdArgs),
     /// Print a completion script for a shell, e.g. `buildrunner completions bash >
     /// /usr/share/bash-completion/completions/buildrunner`
     Completions {
@@ -165,6 +170,14 @@ struct PollArgs {
     /// address while the command runs, e.g. 127.0.0.1:9898 (scrape /metrics)
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Retry only the failed jobs of a failed build up to N times before its verdict (where
+    /// the backend can); each retry keeps the build's id
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retry_failed: u32,
+    /// Stop with exit 5 when a build is still queued (never started) after this many
+    /// seconds; `run` then cancels the build it started
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    start_timeout: Option<Duration>,
 }
 
 fn parse_meta(text: &str) -> Result<(String, String), String> {
@@ -305,6 +318,20 @@ async fn dispatch(cli: Cli, printer: &Printer) -> Result<Exit, CliError> {
             printer.cancelled(&id);
             Ok(Exit::Success)
         }
+        Command::Jobs(args) => {
+            let runner = args.queue.runner(&config()?)?;
+            let id = BuildId::new(args.build_id);
+            let jobs = runner.jobs(&id).await?;
+            printer.jobs(&id, &jobs);
+            Ok(Exit::Success)
+        }
+        Command::Retry(args) => {
+            let runner = args.queue.runner(&config()?)?;
+            let id = BuildId::new(args.build_id);
+            runner.retry_failed(&id).await?;
+            printer.retry_requested(&id);
+            Ok(Exit::Success)
+        }
         Command::Watch { ids, poll } => {
             let runner = ids.queue.runner(&config()?)?;
             let queue = ids.queue.name;
@@ -376,6 +403,8 @@ impl PollArgs {
         watch::Settings {
             interval: self.interval,
             timeout: self.timeout,
+            retry_failed: self.retry_failed,
+            start_timeout: self.start_timeout,
         }
     }
 }

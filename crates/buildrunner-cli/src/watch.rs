@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus};
+use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus, JobReport};
 use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
@@ -17,6 +17,10 @@ pub struct Settings {
     pub interval: Duration,
     /// When to stop watching, if ever.
     pub timeout: Option<Duration>,
+    /// How many times a failed build's failed jobs are retried before its verdict.
+    pub retry_failed: u32,
+    /// How long a build may stay queued before watching stops with "never started".
+    pub start_timeout: Option<Duration>,
 }
 
 /// What Ctrl-C does.
@@ -56,8 +60,9 @@ fn next_pause(
 }
 
 enum End {
-    Finished(BuildReport),
+    Finished(BuildReport, Option<Vec<JobReport>>),
     TimedOut(Option<BuildReport>),
+    NeverStarted(BuildReport),
     Interrupted,
 }
 
@@ -75,9 +80,25 @@ pub async fn watch(
     let end = follow(runner, id, settings, printer, &mut progress, wake).await;
     progress.clear();
     match end? {
-        End::Finished(report) => {
-            printer.report(id, &report);
+        End::Finished(report, failed_jobs) => {
+            printer.verdict(id, &report, failed_jobs.as_deref());
             Ok(Exit::for_status(report.status))
+        }
+        End::NeverStarted(report) => {
+            printer.report(id, &report);
+            let waited = settings.start_timeout.unwrap_or_default();
+            let after = match on_interrupt {
+                // `run` started it: a build that never started is not left queued.
+                OnInterrupt::Cancel => match runner.cancel(id).await {
+                    Ok(()) => "cancelled it".to_owned(),
+                    Err(e) => format!("cancelling it failed: {e}"),
+                },
+                OnInterrupt::LeaveRunning => "it stays queued".to_owned(),
+            };
+            Err(CliError::new(
+                Exit::TimedOut,
+                format!("{id} never started: still queued after {waited:?}; {after}"),
+            ))
         }
         End::TimedOut(last) => {
             if let Some(report) = &last {
@@ -120,6 +141,9 @@ async fn follow(
         _ = &mut interrupted => return Ok(End::Interrupted),
         _ = std::future::ready(()) => {}
     }
+    let started = Instant::now();
+    let declared = runner.capabilities();
+    let mut retries = 0u32;
     let mut last: Option<BuildReport> = None;
     let mut url_shown = false;
     let mut pause = settings.interval;
@@ -148,8 +172,38 @@ async fn follow(
                     printer.url(id, url);
                     url_shown = true;
                 }
-                if report.status.is_terminal() {
-                    return Ok(End::Finished(report));
+                if report.status == BuildStatus::Failed
+                    && declared.retry_failed
+                    && retries < settings.retry_failed
+                {
+                    match runner.retry_failed(id).await {
+                        Ok(()) => {
+                            retries += 1;
+                            progress.clear();
+                            note!(
+                                "buildrunner: {id}: retrying the failed jobs (attempt {})",
+                                retries + 1
+                            );
+                        }
+                        Err(error) => {
+                            progress.clear();
+                            note!("buildrunner: {id}: the retry was refused: {error}");
+                            let jobs = failed_jobs(runner, id, declared.job_reports).await;
+                            return Ok(End::Finished(report, jobs));
+                        }
+                    }
+                } else if report.status.is_terminal() {
+                    let jobs = match report.status {
+                        BuildStatus::Failed => failed_jobs(runner, id, declared.job_reports).await,
+                        _ => None,
+                    };
+                    return Ok(End::Finished(report, jobs));
+                } else if report.status == BuildStatus::Accepted
+                    && settings
+                        .start_timeout
+                        .is_some_and(|limit| started.elapsed() >= limit)
+                {
+                    return Ok(End::NeverStarted(report));
                 }
                 progress.update(id, report.status, "");
                 let status = report.status;
@@ -189,6 +243,25 @@ async fn follow(
     }
 }
 
+/// The failed jobs of a failed build, where the runner lists jobs; a read that fails costs
+/// the verdict nothing.
+async fn failed_jobs(
+    runner: &dyn BuildRunner,
+    id: &BuildId,
+    declared: bool,
+) -> Option<Vec<JobReport>> {
+    if !declared {
+        return None;
+    }
+    match runner.jobs(id).await {
+        Ok(jobs) => Some(jobs.into_iter().filter(JobReport::failed).collect()),
+        Err(error) => {
+            tracing::warn!(build = %id, %error, "the failed jobs could not be read");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +271,8 @@ mod tests {
         let settings = Settings {
             interval: Duration::from_secs(2),
             timeout: None,
+            retry_failed: 0,
+            start_timeout: None,
         };
         let s = Duration::from_secs;
         assert_eq!(

@@ -1,18 +1,18 @@
 //! Following several builds at once through one tracker: batched status, one budget, and the
 //! worst verdict as the exit code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus};
+use buildrunner_api::{BuildId, BuildReport, BuildRunner, BuildStatus, JobReport};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use tokio::time::Instant;
 
 use crate::exit::{CliError, Exit};
 use crate::listen::listen;
-use crate::output::Printer;
+use crate::output::{Printer, Watched};
 use crate::watch::Settings;
 
 /// The tracker a `watch` of `count` builds uses: each build polled about once an interval
@@ -27,6 +27,8 @@ fn options(settings: &Settings, count: usize) -> TrackerOptions {
             age_factor: 0.1,
         },
         max_cost_per_sec: (count as f64 / interval.as_secs_f64()).max(1.0),
+        retry_failed: settings.retry_failed,
+        start_deadline: settings.start_timeout,
         ..TrackerOptions::default()
     }
 }
@@ -70,15 +72,17 @@ pub async fn watch_many(
         tracker.follow(id.clone());
     }
     let mut reports: HashMap<BuildId, BuildReport> = HashMap::new();
+    let mut jobs: HashMap<BuildId, Vec<JobReport>> = HashMap::new();
+    let mut never_started: HashSet<BuildId> = HashSet::new();
     let deadline = settings.timeout.map(|t| Instant::now() + t);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    let finished = |reports: &HashMap<BuildId, BuildReport>| {
+    let finished = |reports: &HashMap<BuildId, BuildReport>, never: &HashSet<BuildId>| {
         ids.iter()
-            .all(|id| reports.get(id).is_some_and(|r| r.status.is_terminal()))
+            .all(|id| never.contains(id) || reports.get(id).is_some_and(|r| r.status.is_terminal()))
     };
     let timed_out = loop {
-        if finished(&reports) {
+        if finished(&reports, &never_started) {
             break false;
         }
         let timeout = async {
@@ -89,11 +93,22 @@ pub async fn watch_many(
         };
         tokio::select! {
             event = events.recv() => match event {
-                Some(TrackerEvent::Changed { id, report, .. }) => {
+                Some(TrackerEvent::Changed { id, report, failed_jobs, .. }) => {
                     if let Some(url) = report.url().filter(|_| !reports.contains_key(&id)) {
                         printer.url(&id, url);
                     }
+                    if report.status == BuildStatus::Failed && runner.capabilities().job_reports {
+                        jobs.insert(id.clone(), failed_jobs);
+                    }
                     reports.insert(id, report);
+                }
+                Some(TrackerEvent::Retried { id, attempt, .. }) => {
+                    note!("buildrunner: {id}: retrying the failed jobs (attempt {attempt})");
+                }
+                Some(TrackerEvent::StartDeadlinePassed { id, waited, .. }) => {
+                    note!("buildrunner: {id} never started: still queued after {waited:?}");
+                    tracker.unfollow(&id);
+                    never_started.insert(id);
                 }
                 Some(TrackerEvent::Dropped { error, .. }) => return Err(error.into()),
                 Some(_) | None => break true,
@@ -108,12 +123,32 @@ pub async fn watch_many(
         }
     };
     drop(tracker);
-    let builds: Vec<(BuildId, Option<BuildReport>)> = ids
+    let builds: Vec<Watched> = ids
         .iter()
-        .map(|id| (id.clone(), reports.get(id).cloned()))
+        .map(|id| Watched {
+            id: id.clone(),
+            report: reports.get(id).cloned(),
+            failed_jobs: jobs.get(id).cloned(),
+        })
         .collect();
     printer.reports(&builds);
-    let exit = worst(builds.iter().map(|(_, r)| r.as_ref().map(|r| r.status)));
+    let exit = worst(builds.iter().map(|w| {
+        w.report
+            .as_ref()
+            .map(|r| r.status)
+            .filter(|_| !never_started.contains(&w.id))
+    }));
+    if exit == Exit::TimedOut && !never_started.is_empty() {
+        let waited = settings.start_timeout.unwrap_or_default();
+        return Err(CliError::new(
+            Exit::TimedOut,
+            format!(
+                "{} of {} builds never started within {waited:?}",
+                never_started.len(),
+                ids.len()
+            ),
+        ));
+    }
     if timed_out && exit == Exit::TimedOut {
         let timeout = settings.timeout.unwrap_or_default();
         return Err(CliError::new(

@@ -1230,3 +1230,142 @@ fn assert_prometheus_text(body: &str) {
     }
     assert!(samples > 10, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_retry_retry_failed_and_start_timeout_against_the_buildkite_emulator() {
+    let emulator = emulator().await;
+    let workspace = Workspace::with_config(&emulator_config(&emulator.url()));
+    let fast = ["--interval", "0.02"];
+
+    // A failed verdict names its failed job, with a link, in text and JSON.
+    let failed = workspace
+        .run_async(
+            &[
+                &[
+                    "--output",
+                    "json",
+                    "run",
+                    "--queue",
+                    "bk",
+                    "--head",
+                    "https://x/1?buildrunner-outcome=fail",
+                ][..],
+                &fast,
+            ]
+            .concat(),
+        )
+        .await;
+    failed.expect(1);
+    let jobs = failed.json()["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 1, "{failed:?}");
+    assert_eq!(jobs[0]["name"], "test");
+    assert_eq!(jobs[0]["status"], "failed");
+    assert!(jobs[0]["url"].as_str().unwrap().starts_with("http://"));
+    let id = failed.json()["build_id"].as_str().unwrap().to_owned();
+
+    let listed = workspace
+        .run_async(&["--output", "json", "jobs", "--queue", "bk", &id])
+        .await;
+    listed.expect(0);
+    let names: Vec<_> = listed.json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().to_owned(),
+                j["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names[0],
+        ("test".to_owned(), "failed".to_owned()),
+        "failed first: {names:?}"
+    );
+    assert!(names.contains(&("build".to_owned(), "succeeded".to_owned())));
+    let text = workspace.run_async(&["jobs", "--queue", "bk", &id]).await;
+    text.expect(0);
+    assert!(
+        text.stdout.lines().next().unwrap().starts_with("failed"),
+        "{text:?}"
+    );
+
+    // `retry` re-runs the failed job; a second one while it runs is refused (exit 4).
+    let retried = workspace
+        .run_async(&["--output", "json", "retry", "--queue", "bk", &id])
+        .await;
+    retried.expect(0);
+    assert_eq!(retried.json()["retry_requested"], true);
+    let again = workspace.run_async(&["retry", "--queue", "bk", &id]).await;
+    again.expect(4);
+    assert!(again.error_line().contains("refused to retry"), "{again:?}");
+    let bad = workspace
+        .run_async(&["retry", "--queue", "bk", "acme/other/1"])
+        .await;
+    bad.expect(2);
+
+    // --retry-failed: a flaky build ends green under the same id.
+    let flaky = workspace
+        .run_async(
+            &[
+                &[
+                    "--output",
+                    "json",
+                    "run",
+                    "--queue",
+                    "bk",
+                    "--head",
+                    "https://x/2?buildrunner-outcome=flaky",
+                    "--retry-failed",
+                    "2",
+                ][..],
+                &fast,
+            ]
+            .concat(),
+        )
+        .await;
+    flaky.expect(0);
+    assert_eq!(flaky.json()["status"], "succeeded");
+    assert!(
+        flaky
+            .stderr
+            .contains("retrying the failed jobs (attempt 2)"),
+        "{flaky:?}"
+    );
+
+    // --start-timeout: a build that never leaves the queue is exit 5, and run cancels it.
+    let queued = EmulatorConfig::new(TOKEN).with_timings(buildkite_emulator::Timings::new(
+        Duration::from_secs(60),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    ));
+    let queued = Emulator::start(queued).await.unwrap();
+    let workspace = Workspace::with_config(&emulator_config(&queued.url()));
+    let stuck = workspace
+        .run_async(
+            &[
+                &[
+                    "run",
+                    "--queue",
+                    "bk",
+                    "--head",
+                    "https://x/3",
+                    "--start-timeout",
+                    "0.01",
+                ][..],
+                &fast,
+            ]
+            .concat(),
+        )
+        .await;
+    stuck.expect(5);
+    assert!(stuck.stderr.contains("never started"), "{stuck:?}");
+    assert!(stuck.stderr.contains("cancelled it"), "{stuck:?}");
+    let cancels = queued
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .count();
+    assert_eq!(cancels, 1);
+}
