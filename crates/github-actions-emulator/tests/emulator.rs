@@ -131,9 +131,9 @@ async fn dispatch_validates_like_github() {
             "trigger-error",
         ),
         (
-            json!({"ref": "main", "inputs": {"sq_head_uris": "[\"https://x/?buildrunner-outcome=flaky\"]"}}),
+            json!({"ref": "main", "inputs": {"sq_head_uris": "[\"https://x/?buildrunner-outcome=flakey\"]"}}),
             422,
-            "flaky",
+            "flakey",
         ),
     ] {
         let response = client.send(Method::POST, &path, Some(body.clone())).await;
