@@ -70,6 +70,12 @@ impl BuildRunner for CountingRunner {
     async fn cancel(&self, id: &BuildId) -> Result<()> {
         self.inner.cancel(id).await
     }
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<buildrunner_api::JobReport>> {
+        self.inner.jobs(id).await
+    }
+    async fn retry_failed(&self, id: &BuildId) -> Result<()> {
+        self.inner.retry_failed(id).await
+    }
 }
 
 fn runner(url: &str, graphql: bool, webhooks: bool) -> Arc<dyn BuildRunner> {
@@ -205,6 +211,22 @@ async fn budget_run(quick: bool, figures: &mut Vec<Figure>) {
             "one_status_per_build_per_round".into(),
             polled as f64 / builds as f64,
         )),
+    });
+    // A failed verdict carries its failed jobs: one jobs read each (a build GET with jobs).
+    let jobs_reads = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/builds/"))
+        .filter(|r| !r.query.as_deref().unwrap_or("").contains("exclude_jobs"))
+        .count();
+    let failed = verdicts
+        .values()
+        .filter(|(status, _)| *status == BuildStatus::Failed)
+        .count();
+    figures.push(Figure {
+        name: "follow_jobs_reads_per_failed_verdict".into(),
+        value: jobs_reads as f64 / failed.max(1) as f64,
+        unit: format!("jobs reads per failed verdict ({failed} failed){scale}"),
+        baseline: Some(("one_jobs_read_per_failed_verdict".into(), 1.0)),
     });
     figures.push(Figure {
         name: "follow_10000_builds_429_answers".into(),

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use buildkite_emulator::Emulated;
-use buildrunner_api::{BuildId, BuildRunner, Change, TriggerRequest};
+use buildrunner_api::{BuildId, BuildRunner, BuildStatus, Change, TriggerRequest};
 use nix::sys::resource::{UsageWho, getrusage};
 use platform::{Baseline, Platform, TOKEN, request};
 use serde_json::{Value, json};
@@ -589,17 +589,61 @@ async fn requests_per_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
     }
 }
 
+/// Requests a flaky build costs from trigger to its green verdict with one retry of its
+/// failed jobs, polled until each attempt ends, against one request per call.
+async fn retry_failed_lifecycle(platform: Platform, figures: &mut Vec<Figure>) {
+    let (emulated, url) = emulator_running_for(platform, Duration::from_millis(40)).await;
+    let ours = platform.runner(&url);
+    let id = ours
+        .trigger(
+            &TriggerRequest::new(vec![Change::new([
+                "https://x/flaky?buildrunner-outcome=flaky",
+            ])])
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut calls = 1;
+    let poll_until = |wanted: BuildStatus| {
+        let (ours, id) = (Arc::clone(&ours), id.clone());
+        async move {
+            let mut polls = 0;
+            loop {
+                polls += 1;
+                if ours.status(&id).await.unwrap().status == wanted {
+                    return polls;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    calls += poll_until(BuildStatus::Failed).await;
+    ours.retry_failed(&id).await.unwrap();
+    calls += 1;
+    calls += poll_until(BuildStatus::Succeeded).await;
+    figures.push(Figure {
+        name: format!("{}retry_failed_lifecycle_requests", platform.prefix()),
+        value: emulated.requests().len() as f64,
+        unit: "requests".into(),
+        baseline: Some(("one_request_per_call".into(), calls as f64)),
+    });
+}
+
 /// An emulator in this process whose builds run for an hour and cancel at once.
 async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) {
+    emulator_running_for(platform, Duration::from_secs(3600)).await
+}
+
+/// An emulator in this process whose builds run for `running` and cancel at once.
+async fn emulator_running_for(
+    platform: Platform,
+    running: Duration,
+) -> (Box<dyn Emulated>, String) {
     match platform {
         Platform::Buildkite => {
             let emulator = buildkite_emulator::Emulator::start(
                 buildkite_emulator::EmulatorConfig::new(TOKEN).with_timings(
-                    buildkite_emulator::Timings::new(
-                        Duration::ZERO,
-                        Duration::from_secs(3600),
-                        Duration::ZERO,
-                    ),
+                    buildkite_emulator::Timings::new(Duration::ZERO, running, Duration::ZERO),
                 ),
             )
             .await
@@ -608,11 +652,7 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
             (Box::new(emulator), url)
         }
         Platform::GitLab => {
-            let timings = gitlab_emulator::Timings::new(
-                Duration::ZERO,
-                Duration::from_secs(3600),
-                Duration::ZERO,
-            );
+            let timings = gitlab_emulator::Timings::new(Duration::ZERO, running, Duration::ZERO);
             let emulator = gitlab_emulator::Emulator::start(
                 gitlab_emulator::EmulatorConfig::new(TOKEN).with_timings(timings),
             )
@@ -622,11 +662,8 @@ async fn in_process_emulator(platform: Platform) -> (Box<dyn Emulated>, String) 
             (Box::new(emulator), url)
         }
         Platform::GitHubActions => {
-            let timings = github_actions_emulator::Timings::new(
-                Duration::ZERO,
-                Duration::from_secs(3600),
-                Duration::ZERO,
-            );
+            let timings =
+                github_actions_emulator::Timings::new(Duration::ZERO, running, Duration::ZERO);
             let emulator = github_actions_emulator::Emulator::start(
                 github_actions_emulator::EmulatorConfig::new(TOKEN).with_timings(timings),
             )
@@ -674,6 +711,7 @@ fn main() {
             throughput(platform, quick, &mut figures).await;
             bytes_per_poll(platform, &mut figures).await;
             requests_per_lifecycle(platform, &mut figures).await;
+            retry_failed_lifecycle(platform, &mut figures).await;
         });
         memory(platform, &mut figures);
     }
