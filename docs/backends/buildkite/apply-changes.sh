@@ -7,7 +7,7 @@
 #   SQ_HEAD_URIS  JSON array of every head URI (the changes under test)
 #   SQ_QUEUE      the queue name
 #   SQ_METADATA   JSON object of the caller's metadata (absent when empty)
-# and honours the outcome markers in head URIs (buildrunner-outcome=fail|hang; a block is the
+# and honours the outcome markers in head URIs (buildrunner-outcome=fail|hang|flaky; a block is the
 # pipeline's or workflow's own gate after this script).
 set -euo pipefail
 
@@ -41,8 +41,19 @@ while IFS= read -r uri; do
   apply "$uri"
 done < <(uris "${SQ_HEAD_URIS:-[]}")
 
+# The attempt of this job: Buildkite counts retries of a job, GitHub Actions re-runs, and
+# GitLab neither (its sample passes BUILDRUNNER_ATTEMPT from a file the retry finds).
+attempt=$(( ${BUILDKITE_RETRY_COUNT:-0} + 1 ))
+attempt=${GITHUB_RUN_ATTEMPT:-${BUILDRUNNER_ATTEMPT:-$attempt}}
+
 case "$outcome" in
   fail) echo "buildrunner: failing as the outcome marker asks" >&2; exit 1 ;;
+  flaky)
+    if [ "$attempt" -le 1 ]; then
+      echo "buildrunner: flaky: failing the first attempt as the outcome marker asks" >&2
+      exit 1
+    fi
+    echo "buildrunner: flaky: attempt ${attempt} passes" ;;
   hang) echo "buildrunner: hanging until cancelled as the outcome marker asks"; while true; do sleep 60; done ;;
   pass | block) ;;
   *) echo "buildrunner: outcome ${outcome} is decided by the API, not the pipeline" ;;
