@@ -117,6 +117,22 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_json_jobs_pages_decode_or_are_protocol_errors(value in json_value()) {
+        let bytes = serde_json::to_vec(&value).unwrap();
+        match buildrunner_buildkite::decode_jobs_response(&bytes) {
+            Ok(jobs) => {
+                let listed = value.get("jobs").and_then(Value::as_array).map_or(0, Vec::len);
+                prop_assert_eq!(jobs.len(), listed);
+                for job in jobs.iter().filter(|j| j.report.failed()) {
+                    prop_assert_eq!(buildrunner_buildkite::job_status(job.report.detail.as_deref().unwrap_or("")), BuildStatus::Failed);
+                }
+            }
+            Err(Error::Protocol { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_decode_or_are_protocol_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         match decode_build_response(&bytes) {
             Ok(_) => {}

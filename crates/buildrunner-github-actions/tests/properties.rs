@@ -111,6 +111,14 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_bytes_jobs_pages_decode_or_are_protocol_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        match buildrunner_github_actions::decode_jobs_response(&bytes) {
+            Ok(_) | Err(Error::Protocol { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_decode_or_are_protocol_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         match decode_run_response(&bytes) {
             Ok(_) | Err(Error::Protocol { .. }) => {}
