@@ -137,12 +137,9 @@ impl BuildkiteCore {
         let mut url = self.build_url(number, None);
         url.query_pairs_mut()
             .append_pair("exclude_pipeline", "true");
-        let reply = self
-            .http
-            .idempotent(&op, &Request::get(url))
-            .await?
-            .success(&op)?;
-        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+        self.http
+            .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
+            .await
     }
 
     /// `PUT .../builds/{number}/jobs/{job}/retry`: the job runs again under a new id. An

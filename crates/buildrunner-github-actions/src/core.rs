@@ -359,12 +359,9 @@ impl GitHubCore {
         url.query_pairs_mut()
             .append_pair("filter", "latest")
             .append_pair("per_page", "100");
-        let reply = self
-            .http
-            .idempotent(&op, &Request::get(url))
-            .await?
-            .success(&op)?;
-        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+        self.http
+            .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
+            .await
     }
 
     /// `POST .../runs/{run_id}/rerun-failed-jobs` (201). A refusal (403: still running, no

@@ -169,12 +169,9 @@ impl GitLabCore {
         let op = Operation::new("jobs", id.as_str());
         let mut url = self.pipeline_url(pipeline_id, Some("jobs"));
         url.query_pairs_mut().append_pair("per_page", "100");
-        let reply = self
-            .http
-            .idempotent(&op, &Request::get(url))
-            .await?
-            .success(&op)?;
-        decode_jobs_response(&reply.body).map_err(|e| op.protocol(e, None))
+        self.http
+            .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
+            .await
     }
 
     /// `POST .../pipelines/{id}/retry` (201): the failed and canceled jobs run again. An

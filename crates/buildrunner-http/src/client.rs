@@ -538,6 +538,26 @@ impl HttpClient {
         self.idempotent(op, request).await?.success(op)?.decode(op)
     }
 
+    /// A request that is safe to repeat whose 2xx body `decode` reads (a backend's public
+    /// `decode_*_response`, the one its fuzzers drive): [`idempotent`], then
+    /// [`Reply::success`], then `decode`, its error named after `op`.
+    ///
+    /// # Errors
+    ///
+    /// As [`HttpClient::idempotent`]; the error a non-2xx answer means; [`Error::Protocol`]
+    /// when `decode` refuses the body.
+    ///
+    /// [`idempotent`]: HttpClient::idempotent
+    pub async fn fetch_decoded<T>(
+        &self,
+        op: &Operation,
+        request: &Request<'_>,
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let reply = self.idempotent(op, request).await?.success(op)?;
+        decode(&reply.body).map_err(|e| op.protocol(e, None))
+    }
+
     /// Runs `attempt` until it is done, `max_retries` retries have failed, or the next wait
     /// would end after `max_retry_wait` from the start. Each attempt gets that deadline, for
     /// the waits inside it.
