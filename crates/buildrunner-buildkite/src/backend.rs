@@ -19,13 +19,10 @@ use crate::model::{ENV_BASE_URIS, ENV_HEAD_URIS, ENV_METADATA, ENV_QUEUE, IDEMPO
 /// What the Buildkite backend can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
     metadata_round_trip: true,
-    web_url: true,
     idempotent_trigger: true,
-    status_survives_restart: true,
-    cancel_observable: true,
-    outcome_markers: true,
     job_reports: true,
     retry_failed: true,
+    ..buildrunner_http::CI_CAPABILITIES
 };
 
 /// A runner for one Buildkite pipeline.

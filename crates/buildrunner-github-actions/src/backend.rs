@@ -18,14 +18,10 @@ use crate::{Credentials, GitHubActionsConfig, NAME};
 /// What the GitHub Actions backend can do with keys on (the default `key_input`). GitHub
 /// does not hand dispatch inputs back, so caller metadata does not round-trip.
 pub const CAPABILITIES: Capabilities = Capabilities {
-    web_url: true,
     idempotent_trigger: true,
-    status_survives_restart: true,
-    cancel_observable: true,
-    outcome_markers: true,
     job_reports: true,
     retry_failed: true,
-    ..Capabilities::NONE
+    ..buildrunner_http::CI_CAPABILITIES
 };
 
 /// A runner for one GitHub Actions workflow, here authenticated as a GitHub App:

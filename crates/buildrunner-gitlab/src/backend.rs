@@ -20,13 +20,9 @@ pub const CAPABILITIES: Capabilities = capabilities(true, false);
 /// The capabilities of a runner with keys on or off and variables read or not: ids, urls,
 /// cancels and markers work alike either way.
 const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
-    let mut capabilities = Capabilities::NONE;
+    let mut capabilities = buildrunner_http::CI_CAPABILITIES;
     capabilities.idempotent_trigger = keys;
     capabilities.metadata_round_trip = read_variables;
-    capabilities.web_url = true;
-    capabilities.status_survives_restart = true;
-    capabilities.cancel_observable = true;
-    capabilities.outcome_markers = true;
     capabilities.job_reports = true;
     capabilities.retry_failed = true;
     capabilities

@@ -64,3 +64,15 @@ pub use url::Url;
 pub fn dispatch_id() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
+
+/// What a backend of a real CI over HTTP declares by the nature of it: its builds have a web
+/// page (`web_url`), its ids are the CI's and survive a restart, a cancel shows in the
+/// status, and its sample pipelines honour the outcome markers. Every other capability is
+/// off: a backend adds what it does on top, so a new flag never claims behaviour by default.
+pub const CI_CAPABILITIES: buildrunner_api::Capabilities = buildrunner_api::Capabilities {
+    web_url: true,
+    status_survives_restart: true,
+    cancel_observable: true,
+    outcome_markers: true,
+    ..buildrunner_api::Capabilities::NONE
+};
