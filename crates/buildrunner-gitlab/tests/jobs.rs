@@ -187,3 +187,38 @@ async fn a_retry_whose_answer_is_lost_is_settled_by_reading_the_pipeline_not_sen
     assert!(after.calls_async().await >= 1);
     retry.assert_calls_async(1).await;
 }
+
+#[tokio::test]
+async fn a_lost_retry_whose_read_fails_too_is_unavailable_and_says_to_read_first() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(PIPELINE)
+                .is_true(buildrunner_testkit::first_n(1));
+            then.status(200).json_body(pipeline("failed"));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(PIPELINE);
+            then.status(404)
+                .json_body(json!({"message": "404 Not found"}));
+        })
+        .await;
+    let retry = server
+        .mock_async(|when, then| {
+            when.method(POST).path(format!("{PIPELINE}/retry"));
+            then.status(503).body("unavailable");
+        })
+        .await;
+    let error = runner(&server).retry_failed(&id()).await.unwrap_err();
+    assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("reading whether it took effect failed too"),
+        "{error}"
+    );
+    retry.assert_calls_async(1).await;
+}

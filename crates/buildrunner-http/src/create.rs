@@ -35,7 +35,7 @@ impl HttpClient {
         L: Fn() -> LFut,
         LFut: Future<Output = Result<Option<T>>>,
     {
-        self.settled(op, request, decode, refused, lookup, None)
+        self.settled(op, request, decode, refused, lookup, None, lost_create)
             .await
     }
 
@@ -61,12 +61,21 @@ impl HttpClient {
     {
         let lookup = || async { Ok(took_effect().await?.then_some(())) };
         let done = || Ok(());
-        self.settled(op, request, |_| Ok(()), refused, Some(lookup), Some(&done))
-            .await
+        let settled = self.settled(
+            op,
+            request,
+            |_| Ok(()),
+            refused,
+            Some(lookup),
+            Some(&done),
+            lost_action,
+        );
+        settled.await
     }
 
     /// [`create`](HttpClient::create), and with `oversized_success`, what an answer of 2xx
-    /// over the body cap is.
+    /// over the body cap is; `lost` says what to do when the look-up fails too.
+    #[allow(clippy::too_many_arguments)] // the one private function both entry points share
     async fn settled<T, D, R, L, LFut>(
         &self,
         op: &Operation,
@@ -75,6 +84,7 @@ impl HttpClient {
         refused: R,
         lookup: Option<L>,
         oversized_success: Option<&(dyn Fn() -> Result<T> + Sync)>,
+        lost: fn(&Error, &Error) -> String,
     ) -> Result<T>
     where
         D: Fn(&Reply) -> Result<T>,
@@ -87,7 +97,7 @@ impl HttpClient {
             let settle = |error: Error| async move {
                 match lookup {
                     Some(lookup) => {
-                        let verdict = settle_by_lookup(lookup().await, error);
+                        let verdict = settle_by_lookup(lookup().await, error, lost);
                         self.labels().ambiguous_create(match &verdict {
                             Verdict::Done(Ok(_)) => "found",
                             Verdict::Retry { .. } => "not_found",
@@ -141,16 +151,33 @@ impl HttpClient {
     }
 }
 
-fn settle_by_lookup<T>(found: Result<Option<T>>, error: Error) -> Verdict<T> {
+fn settle_by_lookup<T>(
+    found: Result<Option<T>>,
+    error: Error,
+    lost: fn(&Error, &Error) -> String,
+) -> Verdict<T> {
     match found {
         Ok(Some(created)) => Verdict::Done(Ok(created)),
         Ok(None) => Verdict::Retry { error, wait: None },
         Err(lookup) => Verdict::Done(Err(Error::Unavailable {
-            message: format!(
-                "{error}; looking it up by its idempotency key failed too ({lookup}); \
-                 trigger again with the same key to find or create it"
-            ),
+            message: lost(&error, &lookup),
             source: None,
         })),
     }
+}
+
+/// A create whose answer was lost and whose look-up failed.
+fn lost_create(error: &Error, lookup: &Error) -> String {
+    format!(
+        "{error}; looking it up by its idempotency key failed too ({lookup}); \
+         trigger again with the same key to find or create it"
+    )
+}
+
+/// An action whose answer was lost and whose read of what it changes failed.
+fn lost_action(error: &Error, lookup: &Error) -> String {
+    format!(
+        "{error}; reading whether it took effect failed too ({lookup}); read the build \
+         before asking again"
+    )
 }
