@@ -5,6 +5,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 /// How a build asked for by outcome markers ends.
+///
+/// The same markers as `buildrunner_api::outcome::Outcome`, read on the CI's side: the
+/// engine depends on no buildrunner crate (it fakes the CI, not us), so it keeps its own
+/// enum, without `trigger-error` (a refused create, [`Requested::TriggerError`], is no build).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// No marker (or `pass`): the build succeeds.

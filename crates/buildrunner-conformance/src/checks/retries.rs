@@ -15,6 +15,16 @@ async fn failed_flaky(cx: &Context<'_>, runner: &dyn BuildRunner) -> Result<Buil
     Ok(id)
 }
 
+/// A `flaky` build that failed, and whose failed jobs `retry_failed` was asked to retry.
+async fn retried_flaky(cx: &Context<'_>, runner: &dyn BuildRunner) -> Result<BuildId, String> {
+    let id = failed_flaky(cx, runner).await?;
+    runner
+        .retry_failed(&id)
+        .await
+        .map_err(|e| format!("retry_failed of failed {id} failed: {e}"))?;
+    Ok(id)
+}
+
 async fn status_of(runner: &dyn BuildRunner, id: &BuildId) -> Result<BuildStatus, String> {
     runner
         .status(id)
@@ -52,11 +62,7 @@ pub(crate) async fn flaky_build_retried_succeeds_under_the_same_id(
     cx: &Context<'_>,
 ) -> CheckResult {
     let runner = cx.env.runner();
-    let id = failed_flaky(cx, runner.as_ref()).await?;
-    runner
-        .retry_failed(&id)
-        .await
-        .map_err(|e| format!("retry_failed of failed {id} failed: {e}"))?;
+    let id = retried_flaky(cx, runner.as_ref()).await?;
     // Whatever it shows on the way, the same id must end green.
     let deadline = tokio::time::Instant::now() + cx.timing.lifecycle_timeout;
     let mut seen = Vec::new();
@@ -119,11 +125,7 @@ pub(crate) async fn retried_build_is_never_terminal_from_the_old_attempt(
     cx: &Context<'_>,
 ) -> CheckResult {
     let runner = cx.env.runner();
-    let id = failed_flaky(cx, runner.as_ref()).await?;
-    runner
-        .retry_failed(&id)
-        .await
-        .map_err(|e| format!("retry_failed of failed {id} failed: {e}"))?;
+    let id = retried_flaky(cx, runner.as_ref()).await?;
     // Reads right after the retry may still see the earlier attempt on the CI's side; the
     // runner must not take that for the verdict.
     for read in 1..=3 {
