@@ -67,6 +67,28 @@ impl Auth {
         Ok(Auth::Header(name, sensitive(token.expose())?))
     }
 
+    /// `Authorization: Basic base64(user:token)` (Jenkins' API tokens, Azure DevOps' personal
+    /// access tokens), marked sensitive so it never reaches a log.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the user contains `:` (Basic auth cannot carry it) or
+    /// the value cannot be sent in a header.
+    pub fn basic(user: &str, token: &Token) -> Result<Auth> {
+        if user.contains(':') {
+            return Err(Error::Configuration {
+                message: format!("user {user:?} contains ':', which Basic auth cannot carry"),
+            });
+        }
+        use base64::Engine as _;
+        let pair = format!("{user}:{}", token.expose());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        Ok(Auth::Header(
+            header::AUTHORIZATION,
+            sensitive(&format!("Basic {encoded}"))?,
+        ))
+    }
+
     /// A token minted by `minter`, renewed `renew_early` before it expires.
     pub fn minted(minter: impl TokenMinter + 'static, renew_early: Duration) -> Auth {
         Auth::Minted(MintedAuth {

@@ -46,9 +46,10 @@ pub struct ClientSpec {
 pub struct Request<'a> {
     method: Method,
     url: Url,
-    body: Option<&'a [u8]>,
+    body: Option<(&'a [u8], &'static str)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     bearer: Option<HeaderValue>,
+    answer_statuses: &'static [StatusCode],
 }
 
 impl<'a> Request<'a> {
@@ -60,6 +61,7 @@ impl<'a> Request<'a> {
             body: None,
             headers: Vec::new(),
             bearer: None,
+            answer_statuses: &[],
         }
     }
 
@@ -70,8 +72,30 @@ impl<'a> Request<'a> {
 
     /// Adds a JSON body.
     pub fn json(mut self, body: &'a [u8]) -> Self {
-        self.body = Some(body);
+        self.body = Some((body, "application/json"));
         self
+    }
+
+    /// Adds a form body (`application/x-www-form-urlencoded`, e.g. from
+    /// [`url::form_urlencoded::Serializer`]): for an API that reads form fields, where a query
+    /// string would run into a server's header-size limit (Jenkins' 8 KiB).
+    pub fn form(mut self, body: &'a [u8]) -> Self {
+        self.body = Some((body, "application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// Redirection statuses that are this request's answer, not a redirect: a
+    /// [`create`](HttpClient::create) decodes them as it decodes a 2xx (Jenkins answers a
+    /// trigger merged into a queued item with 303 and the item's `Location`). Redirects are
+    /// never followed either way.
+    pub fn answered_by(mut self, statuses: &'static [StatusCode]) -> Self {
+        self.answer_statuses = statuses;
+        self
+    }
+
+    /// Whether `status` answers this request: a 2xx, or one of [`Request::answered_by`].
+    pub fn is_answer(&self, status: StatusCode) -> bool {
+        status.is_success() || self.answer_statuses.contains(&status)
     }
 
     /// Adds a header.
@@ -450,9 +474,9 @@ impl HttpClient {
         if let Some((name, value)) = credential {
             builder = builder.header(name, value);
         }
-        if let Some(body) = request.body {
+        if let Some((body, content_type)) = request.body {
             builder = builder
-                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_TYPE, content_type)
                 .body(body.to_vec());
         }
         let started = Instant::now();

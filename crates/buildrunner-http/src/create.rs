@@ -13,7 +13,8 @@ use buildrunner_api::{Error, Result};
 use crate::{HttpClient, Operation, Reply, Request, SendError, Verdict};
 
 impl HttpClient {
-    /// Sends a create `request`; `decode` reads a 2xx answer; `refused` says what a refusal
+    /// Sends a create `request`; `decode` reads a 2xx answer (or a status the request is
+    /// [`answered_by`](Request::answered_by)); `refused` says what a refusal
     /// (a 4xx other than a rate limit) means; `lookup`, when the create is keyed, finds what
     /// an earlier attempt created.
     ///
@@ -118,7 +119,7 @@ impl HttpClient {
                 }
             };
             match self.send(op, request, deadline).await {
-                Ok(reply) if reply.status.is_success() => match decode(&reply) {
+                Ok(reply) if request.is_answer(reply.status) => match decode(&reply) {
                     Ok(created) => Verdict::Done(Ok(created)),
                     Err(error) => settle(error).await,
                 },

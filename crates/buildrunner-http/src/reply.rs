@@ -83,12 +83,32 @@ impl Reply {
     /// [`Error::Protocol`] when the body is not the JSON `T` expects.
     pub fn decode<T: serde::de::DeserializeOwned>(&self, op: &Operation) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            let what = format!(
-                "HTTP {} with a body that is not the expected JSON: {e}",
-                self.status.as_u16()
-            );
+            let what = if self.is_html() {
+                format!(
+                    "HTTP {} with an HTML page where JSON was expected (a login page, or a proxy's error page?)",
+                    self.status.as_u16()
+                )
+            } else {
+                format!(
+                    "HTTP {} with a body that is not the expected JSON: {e}",
+                    self.status.as_u16()
+                )
+            };
             op.protocol(what, Some(e))
         })
+    }
+
+    /// Whether the body is an HTML page (by its `Content-Type`, or by how it starts): what a
+    /// sign-in page or a proxy's error page answers in place of the API's JSON.
+    pub fn is_html(&self) -> bool {
+        let declared = self
+            .headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
+        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(64)]).to_ascii_lowercase();
+        let text = text.trim_start();
+        declared || text.starts_with("<!doctype html") || text.starts_with("<html")
     }
 
     /// `Ok(self)` for a 2xx answer, else the error it means.

@@ -126,6 +126,38 @@ pub fn check_token(
     }
 }
 
+/// `Ok` when `Authorization: Basic` carries the secret as its password, compared in constant
+/// time, whatever the user: what a sender that signs nothing but takes user info in its
+/// target URL can send (Jenkins' Notification plugin, Azure DevOps' service hooks).
+///
+/// # Errors
+///
+/// [`WebhookError::Unauthenticated`] when the header is missing, not Basic, not base64 of
+/// `user:password`, or the password is wrong.
+pub fn check_basic_password(secret: &Token, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
+    use base64::Engine as _;
+    let Some(sent) = delivery.header("Authorization") else {
+        return Err(unauthenticated("no Authorization header"));
+    };
+    let encoded = sent
+        .strip_prefix("Basic ")
+        .or_else(|| sent.strip_prefix("basic "))
+        .ok_or_else(|| unauthenticated("Authorization is not Basic"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| unauthenticated("Basic credentials are not base64"))?;
+    let password = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .map(|colon| &decoded[colon + 1..])
+        .ok_or_else(|| unauthenticated("Basic credentials have no password"))?;
+    if bool::from(secret.expose().as_bytes().ct_eq(password)) {
+        Ok(())
+    } else {
+        Err(unauthenticated("wrong password"))
+    }
+}
+
 /// A refusal for a missing or wrong credential.
 pub fn unauthenticated(reason: &'static str) -> WebhookError {
     WebhookError::Unauthenticated { reason }
@@ -232,6 +264,35 @@ mod tests {
 
     fn secret(text: &str) -> Token {
         Token::multiline(text).unwrap()
+    }
+
+    #[test]
+    fn basic_password_is_the_secret_whatever_the_user() {
+        let key = secret("hook-secret");
+        let with = |value: &str| {
+            let delivery = WebhookDelivery::new(
+                vec![("authorization".into(), value.into())],
+                b"{}".to_vec(),
+            );
+            check_basic_password(&key, &delivery)
+        };
+        // base64("jenkins:hook-secret"), base64(":hook-secret")
+        assert_eq!(with("Basic amVua2luczpob29rLXNlY3JldA=="), Ok(()));
+        assert_eq!(with("Basic Omhvb2stc2VjcmV0"), Ok(()));
+        // base64("jenkins:hook-secreT"), base64("hook-secret"), not base64, bearer
+        for wrong in [
+            "Basic amVua2luczpob29rLXNlY3JlVA==",
+            "Basic aG9vay1zZWNyZXQ=",
+            "Basic %%%",
+            "Bearer hook-secret",
+        ] {
+            assert!(
+                matches!(with(wrong), Err(WebhookError::Unauthenticated { .. })),
+                "{wrong}"
+            );
+        }
+        let none = WebhookDelivery::new(Vec::new(), b"{}".to_vec());
+        assert!(check_basic_password(&key, &none).is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 pub use budget::{InProcessStore, LocalBudget};
 pub use scheme::{
-    Answered, HeaderScheme, HeaderWindow, MAX_RATE_WAIT, RateObservation, RateScheme, RateWindow,
+    Answered, HeaderScheme, HeaderWindow, MAX_RATE_WAIT, PROXY_LIMITS_ONLY, RateObservation, RateScheme, RateWindow,
     ResetClock, capped_seconds, header_number, observe_parts, retry_after,
 };
 

@@ -191,6 +191,24 @@ impl RateScheme for HeaderScheme {
     }
 }
 
+/// The scheme of a platform with no rate limits of its own (Jenkins): no windows; a 429,
+/// or a 503 that names a `Retry-After`, comes from a proxy or gateway in front of it and is
+/// waited out as it asks. A 503 without `Retry-After` is an outage, retried with backoff.
+pub const PROXY_LIMITS_ONLY: HeaderScheme = HeaderScheme {
+    windows: &[],
+    refusal: proxy_refusal,
+    not_modified_is_free: false,
+};
+
+fn proxy_refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {
+    let wait = retry_after(answer.headers);
+    match answer.status {
+        StatusCode::TOO_MANY_REQUESTS => Some(wait),
+        StatusCode::SERVICE_UNAVAILABLE => wait.map(Some),
+        _ => None,
+    }
+}
+
 /// A header's value as a number, `None` when absent or not numeric.
 pub fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
@@ -224,6 +242,21 @@ mod tests {
             map.insert(*name, HeaderValue::from_str(value).unwrap());
         }
         map
+    }
+
+    #[test]
+    fn proxy_limits_only_refuses_429_and_a_503_that_names_a_wait() {
+        let now = UNIX_EPOCH;
+        let observe = |status: u16, pairs: &[(&str, &str)]| {
+            observe_parts(&PROXY_LIMITS_ONLY, status, pairs, b"", now).refused
+        };
+        let wait = [("retry-after", "7")];
+        assert_eq!(observe(429, &wait), Some(Some(Duration::from_secs(7))));
+        assert_eq!(observe(429, &[]), Some(None));
+        assert_eq!(observe(503, &wait), Some(Some(Duration::from_secs(7))));
+        assert_eq!(observe(503, &[]), None, "an outage, not a limit");
+        assert_eq!(observe(200, &wait), None);
+        assert_eq!(observe(502, &wait), None);
     }
 
     #[test]
