@@ -335,17 +335,22 @@ async fn check_cell(
             "returned after {took:?}, past its deadline {deadline:?}"
         ));
     }
-    match (&outcome, expected) {
-        (Ok(()), Expect::Ok) => {}
-        (Err(error), Expect::Err { kind, retryable })
-            if error.kind() == kind && error.is_retryable() == retryable => {}
-        (outcome, expected) => return Err(format!("expected {expected}, got {outcome:?}")),
-    }
-
     // Let requests the server is still sitting on (slow answers) land before counting builds.
     emulator.engine().clear_faults();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let created = emulator.builds_created() - seeded;
+
+    // A create answered in its headers (Jenkins' `Location`, with an empty body) loses
+    // nothing when only the body is cut: one build and success are then the right answer.
+    let answered_in_headers =
+        verb == Verb::Trigger && fault == Fault::TruncatedBody && outcome.is_ok() && created == 1;
+    match (&outcome, expected) {
+        (Ok(()), Expect::Ok) => {}
+        (Ok(()), _) if answered_in_headers => {}
+        (Err(error), Expect::Err { kind, retryable })
+            if error.kind() == kind && error.is_retryable() == retryable => {}
+        (outcome, expected) => return Err(format!("expected {expected}, got {outcome:?}")),
+    }
     match verb {
         Verb::Status | Verb::Cancel | Verb::Jobs | Verb::RetryFailed if created != 0 => {
             Err(format!("{created} builds appeared"))

@@ -50,6 +50,11 @@ impl Answer {
         }
     }
 
+    /// An HTML page (Jenkins' error pages, a sign-in page served where JSON was asked for).
+    pub fn html(status: u16, page: &str) -> Answer {
+        Answer::plain(status, page).with_header("Content-Type", "text/html;charset=utf-8")
+    }
+
     /// An answer without a body (GitHub's 204).
     pub fn empty(status: u16) -> Answer {
         Answer::json(status, Value::Null)

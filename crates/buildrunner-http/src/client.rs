@@ -77,7 +77,7 @@ impl<'a> Request<'a> {
     }
 
     /// Adds a form body (`application/x-www-form-urlencoded`, e.g. from
-    /// [`url::form_urlencoded::Serializer`]): for an API that reads form fields, where a query
+    /// [`form_urlencoded::Serializer`](crate::form_urlencoded::Serializer)): for an API that reads form fields, where a query
     /// string would run into a server's header-size limit (Jenkins' 8 KiB).
     pub fn form(mut self, body: &'a [u8]) -> Self {
         self.body = Some((body, "application/x-www-form-urlencoded"));

@@ -56,7 +56,7 @@ pub use token::Token;
 
 /// Re-exported so backends name the same types the client uses.
 pub use reqwest::{Method, StatusCode, header};
-pub use url::Url;
+pub use url::{Url, form_urlencoded};
 
 /// A fresh random dispatch id, 32 lowercase hex digits: what a backend stamps on a trigger
 /// without an idempotency key, so that a create whose outcome is unknown can still be found

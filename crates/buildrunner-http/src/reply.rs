@@ -106,7 +106,8 @@ impl Reply {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
-        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(64)]).to_ascii_lowercase();
+        let text =
+            String::from_utf8_lossy(&self.body[..self.body.len().min(64)]).to_ascii_lowercase();
         let text = text.trim_start();
         declared || text.starts_with("<!doctype html") || text.starts_with("<html")
     }

@@ -29,7 +29,7 @@ pub const SEEN_DELIVERIES: usize = 10_000;
 pub struct ReceiverSteps {
     /// The largest body accepted.
     pub body_limit: usize,
-    event_header: &'static str,
+    event_header: Option<&'static str>,
     delivery_header: Option<&'static str>,
     seen: SeenDeliveries,
 }
@@ -40,9 +40,19 @@ impl ReceiverSteps {
     pub fn new(event_header: &'static str, delivery_header: Option<&'static str>) -> Self {
         ReceiverSteps {
             body_limit: buildrunner_api::webhook::DEFAULT_WEBHOOK_BODY_LIMIT,
-            event_header,
+            event_header: Some(event_header),
             delivery_header,
             seen: SeenDeliveries::default(),
+        }
+    }
+
+    /// Steps for a sender that names its events in the body, not in a header (Jenkins'
+    /// Notification plugin, Azure DevOps' service hooks): every verified delivery is read,
+    /// with an empty event name.
+    pub fn events_in_body() -> Self {
+        ReceiverSteps {
+            event_header: None,
+            ..ReceiverSteps::new("", None)
         }
     }
 
@@ -65,9 +75,12 @@ impl ReceiverSteps {
         {
             return Ok(WebhookEvent::ignored("a delivery already received"));
         }
-        Ok(match delivery.header(self.event_header) {
+        let Some(name) = self.event_header else {
+            return Ok(read("", delivery.body()));
+        };
+        Ok(match delivery.header(name) {
             Some(event) => read(event, delivery.body()),
-            None => WebhookEvent::ignored(format!("no {} header", self.event_header)),
+            None => WebhookEvent::ignored(format!("no {name} header")),
         })
     }
 }
@@ -134,7 +147,10 @@ pub fn check_token(
 ///
 /// [`WebhookError::Unauthenticated`] when the header is missing, not Basic, not base64 of
 /// `user:password`, or the password is wrong.
-pub fn check_basic_password(secret: &Token, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
+pub fn check_basic_password(
+    secret: &Token,
+    delivery: &WebhookDelivery,
+) -> Result<(), WebhookError> {
     use base64::Engine as _;
     let Some(sent) = delivery.header("Authorization") else {
         return Err(unauthenticated("no Authorization header"));
@@ -270,10 +286,8 @@ mod tests {
     fn basic_password_is_the_secret_whatever_the_user() {
         let key = secret("hook-secret");
         let with = |value: &str| {
-            let delivery = WebhookDelivery::new(
-                vec![("authorization".into(), value.into())],
-                b"{}".to_vec(),
-            );
+            let delivery =
+                WebhookDelivery::new(vec![("authorization".into(), value.into())], b"{}".to_vec());
             check_basic_password(&key, &delivery)
         };
         // base64("jenkins:hook-secret"), base64(":hook-secret")

@@ -7,8 +7,8 @@ use std::time::Duration;
 use buildrunner_api::Error;
 use buildrunner_http::rate::{BudgetKey, PROXY_LIMITS_ONLY};
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, HttpOptions, Method, Operation, Reply, Request, StatusCode, Token,
-    Url,
+    Auth, ClientSpec, HttpClient, HttpOptions, Method, Operation, Reply, Request, StatusCode,
+    Token, Url,
 };
 use httpmock::prelude::*;
 
@@ -114,7 +114,10 @@ async fn a_create_answered_by_a_listed_redirect_is_decoded_and_others_are_refusa
     assert_eq!(made.unwrap(), "/item/9/");
     let other = Request::new(Method::POST, url(&server, "/refused")).answered_by(ANSWERS);
     let made = http.create(&op, &other, location, refused, none).await;
-    assert!(matches!(made, Err(Error::Rejected { ref message }) if message.contains("302")), "{made:?}");
+    assert!(
+        matches!(made, Err(Error::Rejected { ref message }) if message.contains("302")),
+        "{made:?}"
+    );
     // Without the list, a 303 is a refusal like any other redirect.
     let plain = Request::new(Method::POST, url(&server, "/merged"));
     let made = http.create(&op, &plain, location, refused, none).await;
@@ -138,7 +141,10 @@ async fn html_where_json_was_expected_says_so() {
         http.fetch(&op, &Request::get(url(&server, "/login"))).await;
     match answer {
         Err(Error::Protocol { message, .. }) => {
-            assert!(message.contains("HTML page where JSON was expected"), "{message}");
+            assert!(
+                message.contains("HTML page where JSON was expected"),
+                "{message}"
+            );
             assert!(message.starts_with("status acme/1"), "{message}");
         }
         other => panic!("expected a protocol error, got {other:?}"),

@@ -1,0 +1,242 @@
+//! The [`HttpBackend`] implementation behind the runner: trigger, status, cancel and jobs
+//! over Jenkins' queue and remote access API.
+
+use async_trait::async_trait;
+use buildrunner_api::{
+    BuildId, BuildReport, BuildStatus, Capabilities, Error, JobReport, QueueConfig, Result,
+    TriggerRequest, WebhookReceiver,
+};
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
+
+use crate::core::{CancelItem, JenkinsCore};
+use crate::model::{
+    Build, PARAM_BASE_URIS, PARAM_HEAD_URIS, PARAM_METADATA, PARAM_QUEUE, QueueState,
+};
+use crate::{JenkinsConfig, NAME};
+
+/// What the Jenkins backend can do with its defaults: keys on, caller metadata read back
+/// from the build's parameters, Pipeline stages as jobs. Core Jenkins cannot re-run only a
+/// build's failed stages, so `retry_failed` is not declared.
+pub const CAPABILITIES: Capabilities = capabilities(true);
+
+const fn capabilities(keys: bool) -> Capabilities {
+    let mut capabilities = buildrunner_http::CI_CAPABILITIES;
+    capabilities.idempotent_trigger = keys;
+    capabilities.metadata_round_trip = true;
+    capabilities.job_reports = true;
+    capabilities
+}
+
+/// A runner for one Jenkins job:
+///
+/// ```no_run
+/// # async fn example() -> buildrunner_api::Result<()> {
+/// use buildrunner_api::{BuildRunner, Change, TriggerRequest};
+///
+/// let job = buildrunner_jenkins::JenkinsConfig::new("https://ci.example.com/", "platform/app", "bot")?;
+/// let token = buildrunner_jenkins::Token::from_env("JENKINS_API_TOKEN", "the Jenkins API token")?;
+/// let runner = buildrunner_jenkins::JenkinsRunner::new("main", job, token)?;
+/// let request = TriggerRequest::builder()
+///     .head(Change::new(["https://github.com/acme/app/pull/7"]))
+///     .idempotency_key("batch-1234")
+///     .build()?;
+/// let build = runner.trigger(&request).await?; // platform/app/queue/4312
+/// println!("{:?}", runner.status(&build).await?.status);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`HttpRunner::new`] fails with [`Error::Configuration`] when the client cannot be built or
+/// the user and token cannot be sent in a header.
+pub type JenkinsRunner = HttpRunner<Jenkins>;
+
+/// Jenkins' calls, for [`JenkinsRunner`].
+#[derive(Debug)]
+pub struct Jenkins {
+    core: JenkinsCore,
+}
+
+/// Where a build id's queue item has got to.
+enum Located {
+    /// Not started: the item's own report (waiting, or cancelled in the queue).
+    Queued(BuildReport),
+    /// Started as this build.
+    Started(Build),
+}
+
+impl Jenkins {
+    /// The form body of a trigger: the `SQ_*` parameters, the key, the extras, `delay=0sec`.
+    fn form(&self, queue: &str, request: &TriggerRequest, key: Option<&str>) -> Vec<u8> {
+        let config = &self.core.config;
+        let mut form = String::new();
+        let mut pairs = buildrunner_http::form_urlencoded::Serializer::new(&mut form);
+        pairs.append_pair(PARAM_BASE_URIS, &request.base_uris_json());
+        pairs.append_pair(PARAM_HEAD_URIS, &request.head_uris_json());
+        pairs.append_pair(PARAM_QUEUE, queue);
+        let metadata = request.metadata_json().unwrap_or_else(|| "{}".to_owned());
+        pairs.append_pair(PARAM_METADATA, &metadata);
+        if let (Some(name), Some(key)) = (config.key_parameter.as_deref(), key) {
+            pairs.append_pair(name, key);
+        }
+        for (name, value) in &config.extra_parameters {
+            pairs.append_pair(name, value);
+        }
+        pairs.append_pair("delay", "0sec");
+        pairs.finish();
+        form.into_bytes()
+    }
+
+    /// Finds where queue item `queue_id` is: the remembered build number, else the item
+    /// (readable for 5 minutes after it left the queue), else the job's recent builds.
+    async fn locate(&self, id: &BuildId, queue_id: u64) -> Result<Located> {
+        let core = &self.core;
+        let number = match core.remembered_number(queue_id) {
+            Some(number) => number,
+            None => match core.queue_item(id, queue_id).await? {
+                Some(item) => match item.state {
+                    QueueState::Started { number } => number,
+                    _ => return Ok(Located::Queued(item.report())),
+                },
+                None => core
+                    .number_of_queue_item(id, queue_id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound { id: id.to_string() })?,
+            },
+        };
+        match core.build(id, number).await {
+            Ok(build) => Ok(Located::Started(build)),
+            Err(Error::NotFound { .. }) => Err(Error::NotFound { id: id.to_string() }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// [`locate`](Self::locate) for a cancel, which must know where the build is to know
+    /// what to send: an answer that cannot be read (a proxy's garbled page) is read once more
+    /// before the cancel gives up.
+    async fn locate_for_cancel(&self, id: &BuildId, queue_id: u64) -> Result<Located> {
+        match self.locate(id, queue_id).await {
+            Err(Error::Protocol { message, .. }) => {
+                tracing::warn!(build = %id, %message, "cancel: the build could not be read; reading it again");
+                self.locate(id, queue_id).await
+            }
+            other => other,
+        }
+    }
+
+    /// Stops build `build` if it is still building; a finished one is left alone.
+    async fn stop_if_building(&self, id: &BuildId, build: &Build) -> Result<()> {
+        if !build.building {
+            tracing::info!(build = %id, result = ?build.result, "cancel: already finished");
+            return Ok(());
+        }
+        self.core.stop(id, build.number).await?;
+        tracing::info!(build = %id, number = build.number, "stop requested");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HttpBackend for Jenkins {
+    const NAME: &'static str = NAME;
+    type Config = JenkinsConfig;
+    type Credential = Token;
+
+    fn new(config: JenkinsConfig, token: Token) -> Result<Self> {
+        Ok(Jenkins {
+            core: JenkinsCore::new(config, &token)?,
+        })
+    }
+
+    fn read_queue(queue: &QueueConfig) -> Result<(JenkinsConfig, Token)> {
+        JenkinsConfig::from_queue(queue)
+    }
+
+    fn config(&self) -> &JenkinsConfig {
+        &self.core.config
+    }
+
+    fn client(&self) -> &HttpClient {
+        &self.core.http
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities(self.core.config.key_parameter.is_some())
+    }
+
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
+        self.core.webhooks.as_deref()
+    }
+
+    async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
+        let core = &self.core;
+        core.ensure_parameters_declared().await?;
+        let key = match (&core.config.key_parameter, request.idempotency_key()) {
+            (None, _) => None,
+            (Some(_), Some(key)) => {
+                if let Some(queue_id) = core.find_by_key(key).await? {
+                    tracing::info!(
+                        queue_id,
+                        "idempotency key already used; returning its build"
+                    );
+                    return Ok(core.ids.format(queue_id));
+                }
+                Some(key.to_owned())
+            }
+            // A fresh key per request: Jenkins merges queued items with equal parameters.
+            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
+        };
+        let form = self.form(queue, request, key.as_deref());
+        let queue_id = core.build_with_parameters(&form, key.as_deref()).await?;
+        let id = core.ids.format(queue_id);
+        tracing::info!(build = %id, queue, "triggered");
+        Ok(id)
+    }
+
+    async fn status(&self, id: &BuildId) -> Result<BuildReport> {
+        let queue_id = self.core.ids.parse(id)?;
+        Ok(match self.locate(id, queue_id).await? {
+            Located::Queued(report) => report,
+            Located::Started(build) => build.report(queue_id, self.core.config.unstable),
+        })
+    }
+
+    async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
+        let queue_id = self.core.ids.parse(id)?;
+        let number = match self.core.remembered_number(queue_id) {
+            Some(number) => number,
+            None => match self.locate(id, queue_id).await? {
+                Located::Queued(_) => return Ok(Vec::new()),
+                Located::Started(build) => build.number,
+            },
+        };
+        self.core.stages(id, number).await
+    }
+
+    async fn cancel(&self, id: &BuildId) -> Result<()> {
+        let queue_id = self.core.ids.parse(id)?;
+        let build = match self.locate_for_cancel(id, queue_id).await? {
+            Located::Started(build) => build,
+            Located::Queued(report) if report.status.is_terminal() => return Ok(()),
+            Located::Queued(_) => match self.core.cancel_item(id, queue_id).await? {
+                CancelItem::Cancelled => {
+                    tracing::info!(build = %id, "queue item cancelled");
+                    return Ok(());
+                }
+                // It left the queue meanwhile: it started, or was cancelled.
+                CancelItem::Gone => match self.locate_for_cancel(id, queue_id).await? {
+                    Located::Started(build) => build,
+                    Located::Queued(report) if report.status.is_terminal() => return Ok(()),
+                    Located::Queued(_) => {
+                        return Err(Error::Unavailable {
+                            message: format!(
+                                "cancel {id}: Jenkins no longer lists the item in its queue but it has not started yet; try again"
+                            ),
+                            source: None,
+                        });
+                    }
+                },
+            },
+        };
+        self.stop_if_building(id, &build).await
+    }
+}
