@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use buildrunner_buildkite as _;
 use buildrunner_github_actions as _;
 use buildrunner_gitlab as _;
+use buildrunner_jenkins as _;
 use buildrunner_noop as _;
 
 fn main() -> ExitCode {
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     /// The names `buildrunner backends` must list; keeps the lines above in step.
-    const EXPECTED: &[&str] = &["buildkite", "github-actions", "gitlab", "noop"];
+    const EXPECTED: &[&str] = &["buildkite", "github-actions", "gitlab", "jenkins", "noop"];
 
     #[test]
     fn every_linked_backend_is_registered() {

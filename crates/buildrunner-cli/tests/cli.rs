@@ -145,7 +145,10 @@ fn backends_lists_every_registered_backend() {
         .iter()
         .map(|b| b["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["buildkite", "github-actions", "gitlab", "noop"]);
+    assert_eq!(
+        names,
+        ["buildkite", "github-actions", "gitlab", "jenkins", "noop"]
+    );
     assert!(
         run.json()[3]["summary"]
             .as_str()
@@ -689,6 +692,78 @@ async fn run_and_cancel_work_against_the_gitlab_emulator() {
     let refused = workspace.run_async(&["cancel", "--queue", "gl", &id]).await;
     refused.expect(4);
     assert!(refused.error_line().contains("manual"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_jobs_and_cancel_work_against_the_jenkins_emulator() {
+    use jenkins_emulator::{Emulator, EmulatorConfig, Timings};
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    )))
+    .await
+    .unwrap();
+    let workspace = Workspace::with_config(&format!(
+        "[queues.jk]\nbackend = \"jenkins\"\nurl = \"{}\"\njob = \"platform/app\"\nuser = \"bot\"\ntoken_env = \"{TOKEN_ENV}\"\nmax_retries = 1\n",
+        emulator.url()
+    ));
+    let run = |head: &'static str| {
+        let workspace = &workspace;
+        async move {
+            workspace
+                .run_async(&[
+                    "--output",
+                    "json",
+                    "run",
+                    "--queue",
+                    "jk",
+                    "--head",
+                    head,
+                    "--meta",
+                    "pr=1",
+                    "--interval",
+                    "0.02",
+                    "--timeout",
+                    "2",
+                ])
+                .await
+        }
+    };
+    let passed = run("https://github.com/acme/app/pull/1").await;
+    passed.expect(0);
+    let report = passed.json();
+    assert_eq!(report["metadata"]["jenkins_result"], "SUCCESS");
+    assert_eq!(
+        report["metadata"]["pr"], "1",
+        "caller metadata read back from SQ_METADATA"
+    );
+    let id = report["build_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("platform/app/queue/"), "{id}");
+    let failed = run("https://x/2?buildrunner-outcome=fail").await;
+    failed.expect(1);
+    let failed_jobs = failed.json()["jobs"].clone();
+    assert_eq!(failed_jobs[0]["name"], "test", "{failed_jobs}");
+    // A Pipeline waiting at its input step is never green; a cancel stops it.
+    let waiting = run("https://x/3?buildrunner-outcome=block").await;
+    waiting.expect(5);
+    assert_eq!(
+        waiting.json()["metadata"]["jenkins_waiting_for_input"],
+        "true"
+    );
+    let id = waiting.json()["build_id"].as_str().unwrap().to_owned();
+    workspace
+        .run_async(&["cancel", "--queue", "jk", &id])
+        .await
+        .expect(0);
+    let number: u64 = waiting.json()["metadata"]["jenkins_build_number"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let queue_id: u64 = id.rsplit('/').next().unwrap().parse().unwrap();
+    let item = emulator.item(queue_id).unwrap();
+    assert_eq!((item.number, item.stopped), (Some(number), true));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,8 @@
 //! What the shared client puts on the wire for the request shapes backends build from it:
 //! form bodies, Basic auth, statuses that answer a create, and HTML where JSON was expected.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use std::sync::Arc;
 use std::time::Duration;
 

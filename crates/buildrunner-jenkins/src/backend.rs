@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use buildrunner_api::{
-    BuildId, BuildReport, BuildStatus, Capabilities, Error, JobReport, QueueConfig, Result,
-    TriggerRequest, WebhookReceiver,
+    BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
+    WebhookReceiver,
 };
 use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
 

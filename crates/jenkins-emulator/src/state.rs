@@ -90,8 +90,7 @@ fn parameters_action(parameters: &[(String, String)]) -> Value {
 
 impl Item {
     fn phase(&self, config: &EmulatorConfig, now: Instant) -> Phase {
-        if let Some(at) = self.cancelled_in_queue {
-            let _ = at;
+        if self.cancelled_in_queue.is_some() {
             return Phase::Canceled;
         }
         self.life.phase(&config.timings, now)
@@ -367,7 +366,7 @@ impl State {
             .filter(|i| i.job == job)
             .filter_map(|i| Some((i.number?, i)))
             .collect();
-        builds.sort_by(|a, b| b.0.cmp(&a.0));
+        builds.sort_by_key(|b| std::cmp::Reverse(b.0));
         let builds: Vec<Value> = builds
             .into_iter()
             .take(100)
