@@ -86,27 +86,36 @@ impl Jenkins {
         form.into_bytes()
     }
 
-    /// Finds where queue item `queue_id` is: the remembered build number, else the item
-    /// (readable for 5 minutes after it left the queue), else the job's recent builds.
-    async fn locate(&self, id: &BuildId, queue_id: u64) -> Result<Located> {
+    /// The number of the build queue item `queue_id` became, or the item's own report while
+    /// it has not started: the remembered number, else the item (readable for 5 minutes
+    /// after it left the queue), else the job's recent builds.
+    async fn number(
+        &self,
+        id: &BuildId,
+        queue_id: u64,
+    ) -> Result<std::result::Result<u64, BuildReport>> {
         let core = &self.core;
-        let number = match core.remembered_number(queue_id) {
-            Some(number) => number,
-            None => match core.queue_item(id, queue_id).await? {
-                Some(item) => match item.state {
-                    QueueState::Started { number } => number,
-                    _ => return Ok(Located::Queued(item.report())),
-                },
-                None => core
-                    .number_of_queue_item(id, queue_id)
-                    .await?
-                    .ok_or_else(|| Error::NotFound { id: id.to_string() })?,
+        if let Some(number) = core.remembered_number(queue_id) {
+            return Ok(Ok(number));
+        }
+        match core.queue_item(id, queue_id).await? {
+            Some(item) => match item.state {
+                QueueState::Started { number } => Ok(Ok(number)),
+                _ => Ok(Err(item.report())),
             },
-        };
-        match core.build(id, number).await {
-            Ok(build) => Ok(Located::Started(build)),
-            Err(Error::NotFound { .. }) => Err(Error::NotFound { id: id.to_string() }),
-            Err(other) => Err(other),
+            None => core
+                .number_of_queue_item(id, queue_id)
+                .await?
+                .map(Ok)
+                .ok_or_else(|| Error::NotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Where queue item `queue_id` has got to: [`number`](Self::number), then the build.
+    async fn locate(&self, id: &BuildId, queue_id: u64) -> Result<Located> {
+        match self.number(id, queue_id).await? {
+            Err(report) => Ok(Located::Queued(report)),
+            Ok(number) => Ok(Located::Started(self.core.build(id, number).await?)),
         }
     }
 
@@ -202,14 +211,11 @@ impl HttpBackend for Jenkins {
 
     async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {
         let queue_id = self.core.ids.parse(id)?;
-        let number = match self.core.remembered_number(queue_id) {
-            Some(number) => number,
-            None => match self.locate(id, queue_id).await? {
-                Located::Queued(_) => return Ok(Vec::new()),
-                Located::Started(build) => build.number,
-            },
-        };
-        self.core.stages(id, number).await
+        match self.number(id, queue_id).await? {
+            Ok(number) => self.core.stages(id, number).await,
+            // Not started: no stages yet.
+            Err(_) => Ok(Vec::new()),
+        }
     }
 
     async fn cancel(&self, id: &BuildId) -> Result<()> {
