@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
 mod follow;
+mod jenkins;
 mod observability;
 mod platform;
 mod replicas;
@@ -696,6 +697,8 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let platforms: Vec<Platform> = match value_of("--platform") {
+        // Jenkins is measured in this process only (`jenkins.rs`).
+        Some(name) if name == "jenkins" => Vec::new(),
         Some(name) => vec![Platform::from_arg(&name)],
         None => Platform::ALL.to_vec(),
     };
@@ -714,6 +717,9 @@ fn main() {
             retry_failed_lifecycle(platform, &mut figures).await;
         });
         memory(platform, &mut figures);
+    }
+    if !only_one && value_of("--platform").is_none_or(|p| p == "jenkins") {
+        runtime.block_on(jenkins::jenkins(&mut figures));
     }
     if follows_buildkite && (!only_one || follow_only) {
         runtime.block_on(follow::follow(quick, &mut figures));
