@@ -276,6 +276,26 @@ fn build(number: u64, queue: u64, building: bool, result: Option<&str>) -> Value
                             "parameters": [{"name": "SQ_METADATA", "value": "{\"pr\":\"7\"}"}]}]})
 }
 
+/// A mock answering `GET /queue/item/{id}/api/json` with `body`.
+async fn answers_item(server: &MockServer, id: u64, body: Value) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("/queue/item/{id}/api/json"));
+            then.status(200).json_body(body);
+        })
+        .await
+}
+
+/// A mock answering `GET /job/platform/job/app/{number}/api/json` with `body`.
+async fn answers_build(server: &MockServer, number: u64, body: Value) -> httpmock::Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{JOB}/{number}/api/json"));
+            then.status(200).json_body(body);
+        })
+        .await
+}
+
 #[tokio::test]
 async fn status_follows_the_queue_item_then_the_build_from_the_cache() {
     let server = MockServer::start_async().await;
@@ -301,12 +321,7 @@ async fn status_follows_the_queue_item_then_the_build_from_the_cache() {
         "http://10.0.0.7:8080/job/platform/job/app/"
     );
     item.delete_async().await;
-    let item = server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/4312/api/json");
-            then.status(200).json_body(left_item(4312, 7));
-        })
-        .await;
+    let item = answers_item(&server, 4312, left_item(4312, 7)).await;
     let failing = server
         .mock_async(|when, then| {
             when.method(GET)
@@ -348,23 +363,13 @@ async fn status_follows_the_queue_item_then_the_build_from_the_cache() {
 #[tokio::test]
 async fn an_input_wait_is_running_and_never_green() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/9/api/json");
-            then.status(200).json_body(left_item(9, 3));
-        })
-        .await;
+    answers_item(&server, 9, left_item(9, 3)).await;
     let mut waiting = build(3, 9, true, None);
     waiting["actions"]
         .as_array_mut()
         .unwrap()
         .push(json!({"_class": INPUT, "waitingForInput": true}));
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path(format!("{JOB}/3/api/json"));
-            then.status(200).json_body(waiting);
-        })
-        .await;
+    answers_build(&server, 3, waiting).await;
     let report = runner(&server).status(&id(9)).await.unwrap();
     assert_eq!(report.status, BuildStatus::Running);
     assert_eq!(report.metadata["jenkins_waiting_for_input"], "true");
@@ -473,12 +478,7 @@ async fn the_key_is_found_among_queued_items_by_path_not_host_then_among_builds(
 #[tokio::test]
 async fn cancel_takes_a_queued_item_out_and_stops_a_running_build() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/5/api/json");
-            then.status(200).json_body(queued_item(5));
-        })
-        .await;
+    answers_item(&server, 5, queued_item(5)).await;
     let cancel_item = server
         .mock_async(|when, then| {
             when.method(POST)
@@ -488,18 +488,8 @@ async fn cancel_takes_a_queued_item_out_and_stops_a_running_build() {
             then.status(204);
         })
         .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/6/api/json");
-            then.status(200).json_body(left_item(6, 2));
-        })
-        .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path(format!("{JOB}/2/api/json"));
-            then.status(200).json_body(build(2, 6, true, None));
-        })
-        .await;
+    answers_item(&server, 6, left_item(6, 2)).await;
+    answers_build(&server, 2, build(2, 6, true, None)).await;
     // Jenkins answers 302 to the previous page whatever happened.
     let stop = server
         .mock_async(|when, then| {
@@ -517,12 +507,7 @@ async fn cancel_takes_a_queued_item_out_and_stops_a_running_build() {
 #[tokio::test]
 async fn cancel_of_a_finished_build_sends_nothing_after_the_read() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/6/api/json");
-            then.status(200).json_body(left_item(6, 2));
-        })
-        .await;
+    answers_item(&server, 6, left_item(6, 2)).await;
     server
         .mock_async(|when, then| {
             when.method(GET).path(format!("{JOB}/2/api/json"));
@@ -543,12 +528,7 @@ async fn cancel_of_a_finished_build_sends_nothing_after_the_read() {
 #[tokio::test]
 async fn a_cancel_item_that_left_the_queue_stops_its_build_and_422_is_permission_denied() {
     let server = MockServer::start_async().await;
-    let item = server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/8/api/json");
-            then.status(200).json_body(queued_item(8));
-        })
-        .await;
+    let item = answers_item(&server, 8, queued_item(8)).await;
     let gone = server
         .mock_async(|when, then| {
             when.method(POST)
@@ -561,24 +541,14 @@ async fn a_cancel_item_that_left_the_queue_stops_its_build_and_422_is_permission
     let runner = runner(&server);
     let read_then_start = async {
         item.delete_async().await;
-        server
-            .mock_async(|when, then| {
-                when.method(GET).path("/queue/item/8/api/json");
-                then.status(200).json_body(left_item(8, 4));
-            })
-            .await
+        answers_item(&server, 8, left_item(8, 4)).await
     };
     // First cancel: the item reads as queued, cancelItem is 404, the re-read still says
     // queued: an Unavailable error that asks to try again.
     let error = runner.cancel(&id(8)).await.unwrap_err();
     assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
     let _started = read_then_start.await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path(format!("{JOB}/4/api/json"));
-            then.status(200).json_body(build(4, 8, true, None));
-        })
-        .await;
+    answers_build(&server, 4, build(4, 8, true, None)).await;
     let stop = server
         .mock_async(|when, then| {
             when.method(POST).path(format!("{JOB}/4/stop"));
@@ -588,12 +558,7 @@ async fn a_cancel_item_that_left_the_queue_stops_its_build_and_422_is_permission
     runner.cancel(&id(8)).await.unwrap();
     stop.assert_calls_async(1).await;
     gone.delete_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/9/api/json");
-            then.status(200).json_body(queued_item(9));
-        })
-        .await;
+    answers_item(&server, 9, queued_item(9)).await;
     server
         .mock_async(|when, then| {
             when.method(POST)
@@ -612,12 +577,7 @@ async fn a_cancel_item_that_left_the_queue_stops_its_build_and_422_is_permission
 #[tokio::test]
 async fn jobs_are_the_pipeline_stages_or_none_without_the_plugin() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/6/api/json");
-            then.status(200).json_body(left_item(6, 2));
-        })
-        .await;
+    answers_item(&server, 6, left_item(6, 2)).await;
     server
         .mock_async(|when, then| {
             when.method(GET).path(format!("{JOB}/2/wfapi/describe"));
@@ -650,12 +610,7 @@ async fn jobs_are_the_pipeline_stages_or_none_without_the_plugin() {
         Some("FAILED: script returned exit code 1")
     );
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/6/api/json");
-            then.status(200).json_body(left_item(6, 2));
-        })
-        .await;
+    answers_item(&server, 6, left_item(6, 2)).await;
     server
         .mock_async(|when, then| {
             when.method(GET).path(format!("{JOB}/2/wfapi/describe"));
@@ -684,12 +639,7 @@ async fn a_proxys_429_and_503_are_waited_out_as_retry_after_says() {
             then.status(503).header("retry-after", "0");
         })
         .await;
-    server
-        .mock_async(|when, then| {
-            when.method(GET).path("/queue/item/1/api/json");
-            then.status(200).json_body(queued_item(1));
-        })
-        .await;
+    answers_item(&server, 1, queued_item(1)).await;
     let report = runner(&server).status(&id(1)).await.unwrap();
     assert_eq!(report.status, BuildStatus::Accepted);
     limited.assert_calls_async(1).await;
