@@ -184,9 +184,12 @@ async fn undeclared_parameters_are_a_configuration_error_and_nothing_is_posted()
     stray.assert_calls_async(0).await;
 }
 
+/// Whether an error is of the kind a case expects.
+type IsKind = fn(&Error) -> bool;
+
 #[tokio::test]
 async fn trigger_refusals_say_what_they_mean() {
-    let cases: [(u16, &str, &str, fn(&Error) -> bool); 5] = [
+    let cases: [(u16, &str, &str, IsKind); 5] = [
         (302, "", "queue refused", |e| {
             matches!(e, Error::Rejected { .. })
         }),
