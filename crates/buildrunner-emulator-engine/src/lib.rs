@@ -11,6 +11,7 @@
 //!
 //! It depends on no buildrunner crate: the emulators fake the CI, not us.
 
+mod basic;
 mod binary;
 mod config;
 mod emulator;
@@ -19,6 +20,7 @@ mod lifecycle;
 mod log;
 mod query;
 mod rate;
+mod segment;
 mod server;
 mod time;
 mod webhooks;
@@ -26,6 +28,7 @@ mod webhooks;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+pub use basic::{basic_authorization, basic_password};
 pub use binary::{Binary, serve_main};
 /// Re-exported so a platform's binary derives its own flags with the same clap.
 pub use clap;
@@ -36,6 +39,7 @@ pub use lifecycle::{JobPhase, Lifecycle, MARKER, Outcome, Phase, Requested, Timi
 pub use log::{LoggedRequest, RequestLog};
 pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};
+pub use segment::{decode_segment, encode_segment};
 pub use server::{Answer, Platform, RateVerdict, serve};
 pub use time::{iso8601, parse_iso8601};
 pub use webhooks::{

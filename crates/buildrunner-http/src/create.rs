@@ -119,6 +119,7 @@ impl HttpClient {
                 }
             };
             match self.send(op, request, deadline).await {
+                Ok(reply) if reply.is_sign_in_page() => Verdict::Done(Err(reply.error(op))),
                 Ok(reply) if request.is_answer(reply.status) => match decode(&reply) {
                     Ok(created) => Verdict::Done(Ok(created)),
                     Err(error) => settle(error).await,

@@ -57,6 +57,28 @@ pub use token::Token;
 /// Re-exported so backends name the same types the client uses.
 pub use reqwest::{Method, StatusCode, header};
 pub use url::{Url, form_urlencoded};
+/// Runs `read` once more when its answer could not be understood ([`Error::Protocol`]: a
+/// proxy's garbled page, a cut body): for a step that must know a build's state before it
+/// acts (a cancel that reads first), where acting on a guess is worse than a second read.
+///
+/// # Errors
+///
+/// The second read's error, or the first's when it was not a protocol error.
+///
+/// [`Error::Protocol`]: buildrunner_api::Error::Protocol
+pub async fn read_again_if_unreadable<T, F, Fut>(read: F) -> buildrunner_api::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = buildrunner_api::Result<T>>,
+{
+    match read().await {
+        Err(buildrunner_api::Error::Protocol { message, .. }) => {
+            tracing::warn!(%message, "the answer could not be read; reading again");
+            read().await
+        }
+        other => other,
+    }
+}
 
 /// A fresh random dispatch id, 32 lowercase hex digits: what a backend stamps on a trigger
 /// without an idempotency key, so that a create whose outcome is unknown can still be found

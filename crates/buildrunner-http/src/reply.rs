@@ -118,11 +118,17 @@ impl Reply {
     ///
     /// [`Reply::error`] of any other status.
     pub fn success(self, op: &Operation) -> Result<Reply> {
-        if self.status.is_success() {
+        if self.status.is_success() && !self.is_sign_in_page() {
             Ok(self)
         } else {
             Err(self.error(op))
         }
+    }
+
+    /// Whether this is a 203 with an HTML page: what Azure DevOps answers a token it did not
+    /// accept (its sign-in page), in place of a 401.
+    pub fn is_sign_in_page(&self) -> bool {
+        self.status == StatusCode::NON_AUTHORITATIVE_INFORMATION && self.is_html()
     }
 
     /// The platform's own words from an error body (`message`, or GitLab's `error`),
@@ -142,6 +148,14 @@ impl Reply {
             return Error::RateLimited {
                 retry_after: self.rate_limit_wait(),
                 message,
+            };
+        }
+        if self.is_sign_in_page() {
+            return Error::Unauthenticated {
+                message: format!(
+                    "{}: HTTP 203 with a sign-in page: the token was not accepted",
+                    op.describe()
+                ),
             };
         }
         match self.status {
@@ -220,6 +234,7 @@ mod tests {
             rate: RateObservation {
                 windows: Vec::new(),
                 refused,
+                delay: None,
             },
         }
     }

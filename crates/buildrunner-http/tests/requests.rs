@@ -152,3 +152,32 @@ async fn html_where_json_was_expected_says_so() {
         other => panic!("expected a protocol error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_203_sign_in_page_is_unauthenticated_for_reads_and_creates() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(203)
+                .header("content-type", "text/html; charset=utf-8")
+                .body("<html><head><title>Azure DevOps Services | Sign In</title></head></html>");
+        })
+        .await;
+    let http = client(&server, Auth::None);
+    let op = Operation::new("status", "acme/app/4/11");
+    let read: buildrunner_api::Result<serde_json::Value> =
+        http.fetch(&op, &Request::get(url(&server, "/build"))).await;
+    assert!(
+        matches!(read, Err(Error::Unauthenticated { ref message }) if message.contains("sign-in page")),
+        "{read:?}"
+    );
+    let none = None::<fn() -> std::future::Ready<buildrunner_api::Result<Option<()>>>>;
+    let create = Request::new(Method::POST, url(&server, "/runs"));
+    let refused = |reply: &Reply| reply.error(&op);
+    let made = http.create(&op, &create, |_| Ok(()), refused, none).await;
+    assert!(
+        matches!(made, Err(Error::Unauthenticated { .. })),
+        "{made:?}"
+    );
+}

@@ -123,13 +123,7 @@ impl Jenkins {
     /// what to send: an answer that cannot be read (a proxy's garbled page) is read once more
     /// before the cancel gives up.
     async fn locate_for_cancel(&self, id: &BuildId, queue_id: u64) -> Result<Located> {
-        match self.locate(id, queue_id).await {
-            Err(Error::Protocol { message, .. }) => {
-                tracing::warn!(build = %id, %message, "cancel: the build could not be read; reading it again");
-                self.locate(id, queue_id).await
-            }
-            other => other,
-        }
+        buildrunner_http::read_again_if_unreadable(|| self.locate(id, queue_id)).await
     }
 
     /// Stops build `build` if it is still building; a finished one is left alone.

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as Shared};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get, post};
-use base64::Engine as _;
-use buildrunner_emulator_engine::{Answer, Engine, Platform, Query, RateVerdict};
+use buildrunner_emulator_engine::{
+    Answer, Engine, Platform, Query, RateVerdict, basic_password, decode_segment,
+};
 
-use crate::state::{State, decode, page};
+use crate::state::{State, page};
 
 type App = Arc<State>;
 
@@ -23,31 +24,20 @@ pub(crate) fn routes(state: App) -> Router {
         .with_state(state)
 }
 
-/// The password of `Authorization: Basic`, whatever the user.
-fn password(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    Some(text.split_once(':')?.1.to_owned())
-}
-
 impl Platform for State {
     fn engine(&self) -> &Engine {
         &self.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {
-        let valid = password(headers).is_some_and(|p| p == self.config.token);
+        let valid = basic_password(headers).is_some_and(|p| p == self.config.token);
         (!valid).then(|| page(401, "Invalid password/token for user"))
     }
 
     /// Jenkins has no limits of its own; a limit set on the emulator answers as a proxy in
     /// front of it would.
     fn rate_limit(&self, headers: &HeaderMap, _method: &str, _path: &str) -> RateVerdict {
-        let key = password(headers).unwrap_or_default();
+        let key = basic_password(headers).unwrap_or_default();
         let Some(count) = self.engine.count_request(&key) else {
             return RateVerdict::default();
         };
@@ -89,7 +79,7 @@ async fn cancel_item(Shared(state): Shared<App>, RawQuery(query): RawQuery) -> A
 
 /// `/job/{a}/job/{b}/...`: the job's names, then what is asked of it.
 fn split_job(path: &str) -> Option<(String, Vec<String>)> {
-    let mut segments = path.trim_start_matches('/').split('/').map(decode);
+    let mut segments = path.trim_start_matches('/').split('/').map(decode_segment);
     if segments.next()?? != "job" {
         return None;
     }

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use buildrunner_emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested,
+    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested, encode_segment,
 };
 use serde_json::{Value, json};
 
@@ -146,7 +146,7 @@ impl State {
         let mut url = self.base_url.clone();
         for name in job.split('/') {
             url.push_str("/job/");
-            url.push_str(&encode(name));
+            url.push_str(&encode_segment(name));
         }
         url.push('/');
         url
@@ -581,35 +581,4 @@ fn parse_number(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
-}
-
-/// Percent-encodes a job name as one path segment.
-pub(crate) fn encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes a percent-encoded path segment; `None` for a broken escape or invalid UTF-8.
-pub(crate) fn decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }

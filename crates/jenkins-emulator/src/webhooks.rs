@@ -3,8 +3,7 @@
 
 use std::time::Instant;
 
-use base64::Engine as _;
-use buildrunner_emulator_engine::{Delivery, WebhookSource};
+use buildrunner_emulator_engine::{Delivery, WebhookSource, basic_authorization};
 
 use crate::state::State;
 
@@ -27,8 +26,9 @@ impl WebhookSource for State {
     }
 
     fn credentials(&self, _body: &[u8], secret: &str, _signed: bool) -> Vec<(String, String)> {
-        let pair = format!("jenkins:{secret}");
-        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        vec![("Authorization".to_owned(), format!("Basic {encoded}"))]
+        vec![(
+            "Authorization".to_owned(),
+            basic_authorization("jenkins", secret),
+        )]
     }
 }

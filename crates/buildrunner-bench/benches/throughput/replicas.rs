@@ -115,7 +115,7 @@ async fn take_latency(budget: Arc<dyn RateBudget>, calls: usize) -> f64 {
             remaining: 1_000_000_000,
             reset_in: Duration::from_secs(3600),
         }],
-        refused: None,
+        ..RateObservation::default()
     };
     budget.observe(&plenty).await;
     let started = Instant::now();

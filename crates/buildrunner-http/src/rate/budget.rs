@@ -158,10 +158,9 @@ impl LocalBudget {
             learn(scope, window.remaining, window.reset_in, now, others);
             learned = true;
         }
-        if let Some(wait) = observation.refused {
+        if let Some(wait) = observation.hold(DEFAULT_REFUSAL_WAIT) {
             let spent_scope_known = observation.windows.iter().any(|w| w.remaining <= 0);
             if !spent_scope_known {
-                let wait = wait.unwrap_or(DEFAULT_REFUSAL_WAIT);
                 let scope = scope_mut(&mut state.scopes, REFUSAL_SCOPE, true);
                 learn(scope, 0, wait, now, others);
             }
@@ -287,6 +286,7 @@ mod tests {
         RateObservation {
             windows,
             refused: None,
+            delay: None,
         }
     }
 
@@ -341,6 +341,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_delay_on_an_answer_that_served_holds_the_next_requests_then_is_forgotten() {
+        let budget = LocalBudget::default();
+        budget.learn_from(&RateObservation {
+            windows: vec![window("global", 150, 300)],
+            refused: None,
+            delay: Some(Duration::from_secs(2)),
+        });
+        let wait = budget.take(Duration::ZERO, Cost::One).await.unwrap_err();
+        assert!(wait > Duration::from_secs(1), "{wait:?}");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(hold_many(&budget, 3).await, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn every_scope_binds_and_a_refusal_without_figures_holds_for_its_wait() {
         let budget = LocalBudget::default();
         budget.learn_from(&seen(vec![
@@ -357,6 +371,7 @@ mod tests {
         budget.learn_from(&RateObservation {
             windows: vec![window("core", 4000, 3000)],
             refused: Some(Some(Duration::from_secs(7))),
+            delay: None,
         });
         let wait = budget.take(Duration::ZERO, Cost::One).await.unwrap_err();
         assert!(wait > Duration::from_secs(6), "{wait:?}");

@@ -415,9 +415,10 @@ impl RateBudget for RedisBudget {
         self.local.learn_from(observation);
         let script = &scripts().observe;
         let mut invocation = script.key(&self.name);
-        let refused = match observation.refused {
+        // A delay asked for on a 2xx holds the shared budget as a refusal's wait does.
+        let refused = match observation.hold(Duration::from_secs(1)) {
             None => -1,
-            Some(wait) => wait.unwrap_or(Duration::from_secs(1)).as_millis() as i64,
+            Some(wait) => wait.as_millis() as i64,
         };
         invocation.arg(STATE_TTL_MS).arg(refused);
         for window in &observation.windows {

@@ -32,12 +32,24 @@ pub struct RateObservation {
     /// `Some` when this answer refused the request because of a rate limit; it holds how
     /// long the platform asked to wait, when it said.
     pub refused: Option<Option<Duration>>,
+    /// How long the next request should wait although this answer served its request: Azure
+    /// DevOps delays a caller near its limit with `Retry-After` on a 2xx before it blocks.
+    pub delay: Option<Duration>,
 }
 
 impl RateObservation {
     /// How long a refused request should wait before it is tried again, if the platform said.
     pub fn refusal_wait(&self) -> Option<Duration> {
         self.refused.flatten()
+    }
+
+    /// How long the budget holds every request after this answer: a refusal's wait (or a
+    /// default when it named none), else a delay asked for on an answer that served.
+    pub fn hold(&self, default_refusal_wait: Duration) -> Option<Duration> {
+        match self.refused {
+            Some(wait) => Some(wait.unwrap_or(default_refusal_wait)),
+            None => self.delay,
+        }
     }
 }
 
@@ -187,7 +199,11 @@ impl RateScheme for HeaderScheme {
             body,
             windows: &windows,
         });
-        RateObservation { windows, refused }
+        RateObservation {
+            windows,
+            refused,
+            delay: None,
+        }
     }
 }
 
