@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 // The linker drops the registrations of a crate nothing names, so every backend is named
 // here, once.
+use buildrunner_azure_pipelines as _;
 use buildrunner_buildkite as _;
 use buildrunner_github_actions as _;
 use buildrunner_gitlab as _;
@@ -20,7 +21,14 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     /// The names `buildrunner backends` must list; keeps the lines above in step.
-    const EXPECTED: &[&str] = &["buildkite", "github-actions", "gitlab", "jenkins", "noop"];
+    const EXPECTED: &[&str] = &[
+        "azure-pipelines",
+        "buildkite",
+        "github-actions",
+        "gitlab",
+        "jenkins",
+        "noop",
+    ];
 
     #[test]
     fn every_linked_backend_is_registered() {

@@ -147,7 +147,14 @@ fn backends_lists_every_registered_backend() {
         .collect();
     assert_eq!(
         names,
-        ["buildkite", "github-actions", "gitlab", "jenkins", "noop"]
+        [
+            "azure-pipelines",
+            "buildkite",
+            "github-actions",
+            "gitlab",
+            "jenkins",
+            "noop"
+        ]
     );
     let noop = &run.json()[names.iter().position(|n| n == "noop").unwrap()];
     assert!(
@@ -765,6 +772,90 @@ async fn run_jobs_and_cancel_work_against_the_jenkins_emulator() {
     let queue_id: u64 = id.rsplit('/').next().unwrap().parse().unwrap();
     let item = emulator.item(queue_id).unwrap();
     assert_eq!((item.number, item.stopped), (Some(number), true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_retry_and_cancel_work_against_the_azure_pipelines_emulator() {
+    use azure_pipelines_emulator::{Emulator, EmulatorConfig, Timings};
+    let emulator = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(Timings::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(50),
+    )))
+    .await
+    .unwrap();
+    let workspace = Workspace::with_config(&format!(
+        "[queues.az]\nbackend = \"azure-pipelines\"\norganization = \"acme\"\nproject = \"Platform Team\"\npipeline_id = 4\napi_url = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\nmax_retries = 1\n",
+        emulator.url()
+    ));
+    let run = |head: &'static str, extra: &'static [&'static str]| {
+        let workspace = &workspace;
+        async move {
+            let mut args = vec![
+                "--output",
+                "json",
+                "run",
+                "--queue",
+                "az",
+                "--head",
+                head,
+                "--meta",
+                "pr=1",
+                "--interval",
+                "0.02",
+            ];
+            args.extend_from_slice(extra);
+            workspace.run_async(&args).await
+        }
+    };
+    let passed = run(
+        "https://dev.azure.com/acme/app/_git/app/pullrequest/1",
+        &["--timeout", "3"],
+    )
+    .await;
+    passed.expect(0);
+    let report = passed.json();
+    assert_eq!(report["metadata"]["azure_result"], "succeeded");
+    assert_eq!(
+        report["metadata"]["pr"], "1",
+        "caller metadata read back from templateParameters"
+    );
+    assert!(
+        report["build_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("acme/Platform Team/4/")
+    );
+    let failed = run("https://x/2?buildrunner-outcome=fail", &["--timeout", "3"]).await;
+    failed.expect(1);
+    assert_eq!(failed.json()["jobs"][0]["name"], "test");
+    // A flaky build's failed jobs are re-run in the same run, which then passes.
+    let flaky = run(
+        "https://x/3?buildrunner-outcome=flaky",
+        &["--retry-failed", "1", "--timeout", "3"],
+    )
+    .await;
+    flaky.expect(0);
+    let run_id: u64 = flaky.json()["build_id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(emulator.run_snapshot(run_id).unwrap().retries, 1);
+    let waiting = run(
+        "https://x/4?buildrunner-outcome=block",
+        &["--timeout", "0.5"],
+    )
+    .await;
+    waiting.expect(5);
+    let id = waiting.json()["build_id"].as_str().unwrap().to_owned();
+    workspace
+        .run_async(&["cancel", "--queue", "az", &id])
+        .await
+        .expect(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
