@@ -121,6 +121,51 @@ impl<F: WebhookFormat> WebhookReceiver for Webhooks<F> {
     }
 }
 
+/// What a sender that signs nothing and posts JSON says, read from its parsed body.
+pub trait JsonEvents: std::fmt::Debug + Send + Sync {
+    /// The event a verified delivery's JSON body means.
+    fn event(&self, payload: &serde_json::Value) -> WebhookEvent;
+}
+
+/// The webhook format of a sender that signs nothing, whose only credential is the user info
+/// of its target URL (Jenkins' Notification plugin, Azure DevOps' service hooks): the secret
+/// must be the `Authorization: Basic` password, the body is JSON (anything else is ignored),
+/// and the event is named in the body.
+#[derive(Debug)]
+pub struct BasicPasswordJson<E> {
+    secret: Token,
+    steps: ReceiverSteps,
+    events: E,
+}
+
+impl<E: JsonEvents> BasicPasswordJson<E> {
+    /// The receiver of `events`, authenticated by `secret`.
+    pub fn new(secret: Token, events: E) -> Webhooks<Self> {
+        Webhooks(BasicPasswordJson {
+            secret,
+            steps: ReceiverSteps::events_in_body(),
+            events,
+        })
+    }
+}
+
+impl<E: JsonEvents> WebhookFormat for BasicPasswordJson<E> {
+    fn steps(&self) -> &ReceiverSteps {
+        &self.steps
+    }
+
+    fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
+        check_basic_password(&self.secret, delivery)
+    }
+
+    fn read(&self, _event: &str, body: &[u8]) -> WebhookEvent {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(payload) => self.events.event(&payload),
+            Err(_) => WebhookEvent::ignored("the body is not JSON"),
+        }
+    }
+}
+
 /// `Ok` when header `name` holds the secret itself (GitLab's `X-Gitlab-Token`, Buildkite's
 /// `X-Buildkite-Token`), compared in constant time.
 ///

@@ -207,6 +207,21 @@ impl RateScheme for HeaderScheme {
     }
 }
 
+/// The refusal rule of a platform that refuses with 429 only (GitLab, Azure DevOps): the
+/// wait is `Retry-After`, else the reset of a window the headers report spent; a 429 that
+/// names neither is still a refusal (waited out with backoff).
+pub fn too_many_requests(answer: &Answered<'_>) -> Option<Option<Duration>> {
+    if answer.status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let until_reset = answer
+        .windows
+        .iter()
+        .find(|w| w.remaining <= 0)
+        .map(|w| w.reset_in);
+    Some(retry_after(answer.headers).or(until_reset))
+}
+
 /// The scheme of a platform with no rate limits of its own (Jenkins): no windows; a 429,
 /// or a 503 that names a `Retry-After`, comes from a proxy or gateway in front of it and is
 /// waited out as it asks. A 503 without `Retry-After` is an outage, retried with backoff.
