@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use buildrunner_api::{BuildId, BuildStatus, Error};
 use buildrunner_azure_pipelines::{
-    AzurePipelinesConfig, PartiallySucceeded, RATE_SCHEME, decode_build_response,
+    AzurePipelinesConfig, CountsAs, RATE_SCHEME, decode_build_response,
     decode_timeline_response,
 };
 use buildrunner_http::rate::observe_parts;
@@ -23,7 +23,7 @@ fuzz_target!(|bytes: &[u8]| {
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
-    match decode_build_response(bytes, PartiallySucceeded::Failed) {
+    match decode_build_response(bytes, CountsAs::Failed) {
         Ok((_, report)) if report.status == BuildStatus::Succeeded => {
             assert_eq!(report.metadata.get("azure_status").map(String::as_str), Some("completed"));
             assert_eq!(report.metadata.get("azure_result").map(String::as_str), Some("succeeded"));
@@ -31,7 +31,7 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(_) => {}
         Err(error) => assert!(matches!(error, Error::Protocol { .. }), "{error:?}"),
     }
-    if let Err(error) = decode_timeline_response(bytes, PartiallySucceeded::Failed) {
+    if let Err(error) = decode_timeline_response(bytes, CountsAs::Failed) {
         assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
     }
     let status = bytes.first().map_or(200, |b| 100 + u16::from(*b) * 2);

@@ -5,7 +5,7 @@
 
 use buildrunner_api::{BuildId, BuildStatus, Error};
 use buildrunner_jenkins::{
-    JenkinsConfig, Unstable, decode_build_response, decode_queue_item_response,
+    JenkinsConfig, CountsAs, decode_build_response, decode_queue_item_response,
     decode_stages_response, queue_item_of_location,
 };
 use libfuzzer_sys::fuzz_target;
@@ -26,14 +26,14 @@ fuzz_target!(|bytes: &[u8]| {
     if let Err(error) = decode_queue_item_response(bytes) {
         assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
     }
-    match decode_build_response(bytes, 1, Unstable::Failed) {
+    match decode_build_response(bytes, 1, CountsAs::Failed) {
         Ok((_, report)) if report.metadata.get("failing").is_some() => {
             assert_eq!(report.status, BuildStatus::Running)
         }
         Ok(_) => {}
         Err(error) => assert!(matches!(error, Error::Protocol { .. }), "{error:?}"),
     }
-    if let Err(error) = decode_stages_response(bytes, Some("https://ci.example.com/job/a/1/"), Unstable::Failed) {
+    if let Err(error) = decode_stages_response(bytes, Some("https://ci.example.com/job/a/1/"), CountsAs::Failed) {
         assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
     }
 });

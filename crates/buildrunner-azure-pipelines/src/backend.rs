@@ -18,16 +18,13 @@ use crate::{AzurePipelinesConfig, NAME};
 /// What the Azure Pipelines backend can do with its defaults: keys on, caller metadata read
 /// back from the build's `templateParameters`, timeline jobs, and re-runs of failed jobs in
 /// the same run.
-pub const CAPABILITIES: Capabilities = capabilities(true);
-
-const fn capabilities(keys: bool) -> Capabilities {
-    let mut capabilities = buildrunner_http::CI_CAPABILITIES;
-    capabilities.idempotent_trigger = keys;
-    capabilities.metadata_round_trip = true;
-    capabilities.job_reports = true;
-    capabilities.retry_failed = true;
-    capabilities
-}
+pub const CAPABILITIES: Capabilities = Capabilities {
+    idempotent_trigger: true,
+    metadata_round_trip: true,
+    job_reports: true,
+    retry_failed: true,
+    ..buildrunner_http::CI_CAPABILITIES
+};
 
 /// A runner for one Azure Pipelines pipeline:
 ///
@@ -113,7 +110,10 @@ impl HttpBackend for AzurePipelines {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.core.config.key_parameter.is_some())
+        Capabilities {
+            idempotent_trigger: self.core.config.key_parameter.is_some(),
+            ..CAPABILITIES
+        }
     }
 
     fn webhooks(&self) -> Option<&dyn WebhookReceiver> {

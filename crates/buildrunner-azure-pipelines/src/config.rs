@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    HttpOptionKeys, HttpOptions, NumberedIds, Token, Url, check_path_name, non_empty, parse_api_url,
+    CountsAs, HttpOptionKeys, HttpOptions, NumberedIds, ParameterKeys, Token, Url, check_path_name,
+    non_empty, parse_api_url,
 };
 use serde::Deserialize;
 
@@ -18,17 +19,6 @@ pub const DEFAULT_API_URL: &str = "https://dev.azure.com";
 /// The runtime parameter that carries the idempotency key (or a fresh dispatch id).
 pub const DEFAULT_KEY_PARAMETER: &str = "buildrunner_key";
 
-/// What a `partiallySucceeded` build (some tasks failed with `continueOnError`) counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartiallySucceeded {
-    /// `Failed`: something failed, so the change is not merged (the default).
-    #[default]
-    Failed,
-    /// `Succeeded`: for pipelines that mark advisory steps `continueOnError`.
-    Succeeded,
-}
-
 /// The options of a `[queues.<name>]` table with `backend = "azure-pipelines"`.
 #[derive(Debug, Clone, Deserialize)]
 struct Options {
@@ -38,11 +28,10 @@ struct Options {
     #[serde(default, rename = "ref")]
     git_ref: Option<String>,
     #[serde(default)]
-    key_parameter: Option<String>,
-    #[serde(default)]
-    partially_succeeded: PartiallySucceeded,
-    #[serde(default)]
-    extra_parameters: BTreeMap<String, String>,
+    partially_succeeded: CountsAs,
+    // Before `http`: it takes its keys first, and `http` refuses what is left over.
+    #[serde(flatten)]
+    parameters: ParameterKeys,
     #[serde(flatten)]
     http: HttpOptionKeys,
 }
@@ -73,8 +62,8 @@ pub struct AzurePipelinesConfig {
     /// The runtime parameter that carries the key; `None` turns keys off (no look-ups, and no
     /// `idempotent_trigger` capability).
     pub key_parameter: Option<String>,
-    /// What a `partiallySucceeded` build counts as.
-    pub partially_succeeded: PartiallySucceeded,
+    /// What a `partiallySucceeded` build (a step failed with `continueOnError`) counts as.
+    pub partially_succeeded: CountsAs,
     /// More runtime parameters sent with every trigger (each must be declared by the YAML).
     pub extra_parameters: BTreeMap<String, String>,
     /// Timeouts, retries, caps.
@@ -108,7 +97,7 @@ impl AzurePipelinesConfig {
             git_ref: "refs/heads/main".to_owned(),
             api_url: parse_api_url(DEFAULT_API_URL)?,
             key_parameter: Some(DEFAULT_KEY_PARAMETER.to_owned()),
-            partially_succeeded: PartiallySucceeded::Failed,
+            partially_succeeded: CountsAs::Failed,
             extra_parameters: BTreeMap::new(),
             http: HttpOptions::default(),
             webhook_secret: None,
@@ -154,12 +143,12 @@ impl AzurePipelinesConfig {
         if let Some(git_ref) = options.git_ref {
             built.git_ref = non_empty("ref", git_ref).map_err(fail)?;
         }
-        if let Some(parameter) = options.key_parameter {
-            built.key_parameter = (!parameter.is_empty()).then_some(parameter);
-        }
+        built.key_parameter = options.parameters.key_parameter_or(DEFAULT_KEY_PARAMETER);
         built.partially_succeeded = options.partially_succeeded;
-        built.extra_parameters = options.extra_parameters;
-        check_extra_parameters(&built).map_err(fail)?;
+        let ours = crate::model::SQ_PARAMETERS
+            .into_iter()
+            .chain(built.key_parameter.as_deref());
+        built.extra_parameters = options.parameters.extra_parameters(ours).map_err(fail)?;
         built.http = options.http.resolve().map_err(fail)?;
         built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
         let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
@@ -184,25 +173,6 @@ fn check_project(project: &str) -> Result<()> {
                 "project {project:?} is not valid (expected the project's name or id, without '/')"
             ),
         })
-    }
-}
-
-/// Extra parameters may not reuse a name the backend sends itself.
-fn check_extra_parameters(config: &AzurePipelinesConfig) -> std::result::Result<(), String> {
-    let ours: Vec<&str> = crate::model::SQ_PARAMETERS
-        .iter()
-        .copied()
-        .chain(config.key_parameter.as_deref())
-        .collect();
-    match config
-        .extra_parameters
-        .keys()
-        .find(|k| ours.contains(&k.as_str()) || k.is_empty())
-    {
-        Some(clash) => Err(format!(
-            "extra_parameters may not set {clash:?}: buildrunner sends it itself"
-        )),
-        None => Ok(()),
     }
 }
 

@@ -56,11 +56,9 @@ mod webhook {
 use buildrunner_api::registry::BackendRegistration;
 
 pub use backend::{AzurePipelines, AzurePipelinesRunner, CAPABILITIES};
+pub use buildrunner_http::CountsAs;
 pub use buildrunner_http::Token;
-pub use config::{
-    AzurePipelinesConfig, DEFAULT_API_URL, DEFAULT_KEY_PARAMETER, DEFAULT_TOKEN_ENV,
-    PartiallySucceeded,
-};
+pub use config::{AzurePipelinesConfig, DEFAULT_API_URL, DEFAULT_KEY_PARAMETER, DEFAULT_TOKEN_ENV};
 pub use model::{
     PARAM_BASE_URIS, PARAM_HEAD_URIS, PARAM_METADATA, PARAM_QUEUE, SQ_PARAMETERS, build_number,
     caller_metadata, decode_build_response, decode_timeline_response, job_record,

@@ -1,10 +1,10 @@
 //! The parts of Azure DevOps' JSON the backend reads, decoded leniently, and the state table.
 
 use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
-use buildrunner_http::{Fields, decode_with};
+use buildrunner_http::{Fields, decode_with, put_metadata};
 use serde_json::Value;
 
-use crate::config::PartiallySucceeded;
+use buildrunner_http::CountsAs;
 
 /// The runtime parameter with the JSON array of every base URI.
 pub const PARAM_BASE_URIS: &str = "sq_base_uris";
@@ -74,26 +74,23 @@ impl Build {
     }
 
     /// The report `status` gives: the caller's metadata, then the backend's keys, which win.
-    pub fn report(&self, partially: PartiallySucceeded) -> BuildReport {
+    pub fn report(&self, partially: CountsAs) -> BuildReport {
         let status = map_status(
             self.status.as_deref().unwrap_or(""),
             self.result.as_deref(),
             partially,
         );
         let mut metadata = caller_metadata(&self.template_parameters);
-        let mut put = |key: &str, value: Option<String>| match value {
-            Some(value) => {
-                metadata.insert(key.to_owned(), value);
-            }
-            None => {
-                metadata.remove(key);
-            }
-        };
-        put("url", self.web_url.clone());
-        put("azure_status", self.status.clone());
-        put("azure_result", self.result.clone().filter(|r| r != "none"));
-        put("azure_build_number", self.build_number.clone());
-        put("azure_run_id", Some(self.id.to_string()));
+        let result = self.result.clone().filter(|r| r != "none");
+        for (key, value) in [
+            ("url", self.web_url.clone()),
+            ("azure_status", self.status.clone()),
+            ("azure_result", result),
+            ("azure_build_number", self.build_number.clone()),
+            ("azure_run_id", Some(self.id.to_string())),
+        ] {
+            put_metadata(&mut metadata, key, value);
+        }
         BuildReport::new(status).with_metadata(metadata)
     }
 }
@@ -111,20 +108,14 @@ pub fn caller_metadata(template_parameters: &Value) -> BuildMetadata {
 /// The state table. A build waiting for an approval or a check is `inProgress`: running,
 /// never green. `cancelling` is as good as cancelled (a cancel was accepted); a status or
 /// result Azure adds later is `Unknown`.
-pub fn map_status(
-    status: &str,
-    result: Option<&str>,
-    partially: PartiallySucceeded,
-) -> BuildStatus {
+pub fn map_status(status: &str, result: Option<&str>, partially: CountsAs) -> BuildStatus {
     match (status, result) {
         ("notStarted" | "postponed", _) => BuildStatus::Accepted,
         ("inProgress", _) => BuildStatus::Running,
         ("cancelling", _) => BuildStatus::Cancelled,
         ("completed", Some("succeeded")) => BuildStatus::Succeeded,
-        ("completed", Some("partiallySucceeded")) if partially == PartiallySucceeded::Succeeded => {
-            BuildStatus::Succeeded
-        }
-        ("completed", Some("partiallySucceeded" | "failed")) => BuildStatus::Failed,
+        ("completed", Some("partiallySucceeded")) => partially.status(),
+        ("completed", Some("failed")) => BuildStatus::Failed,
         ("completed", Some("canceled")) => BuildStatus::Cancelled,
         _ => BuildStatus::Unknown,
     }
@@ -139,7 +130,7 @@ pub fn map_status(
 /// with a numeric `id`.
 pub fn decode_build_response(
     body: &[u8],
-    partially: PartiallySucceeded,
+    partially: CountsAs,
 ) -> buildrunner_api::Result<(u64, BuildReport)> {
     let build = decode_with(
         body,
@@ -152,7 +143,7 @@ pub fn decode_build_response(
 
 /// One `Job` record of a build's timeline, in buildrunner's words; `None` for records of
 /// other types (stages, phases, tasks, checkpoints) and for records without a name.
-pub fn job_record(value: &Value, partially: PartiallySucceeded) -> Option<JobReport> {
+pub fn job_record(value: &Value, partially: CountsAs) -> Option<JobReport> {
     let record = Fields::of(value)?;
     if record.text("type").as_deref() != Some("Job") {
         return None;
@@ -163,9 +154,7 @@ pub fn job_record(value: &Value, partially: PartiallySucceeded) -> Option<JobRep
         ("pending", _) => BuildStatus::Accepted,
         ("inProgress", _) => BuildStatus::Running,
         ("completed", Some("succeeded")) => BuildStatus::Succeeded,
-        ("completed", Some("succeededWithIssues"))
-            if partially == PartiallySucceeded::Succeeded =>
-        {
+        ("completed", Some("succeededWithIssues")) if partially == CountsAs::Succeeded => {
             BuildStatus::Succeeded
         }
         ("completed", Some("failed" | "succeededWithIssues" | "abandoned")) => BuildStatus::Failed,
@@ -202,7 +191,7 @@ pub fn job_record(value: &Value, partially: PartiallySucceeded) -> Option<JobRep
 /// a `records` array.
 pub fn decode_timeline_response(
     body: &[u8],
-    partially: PartiallySucceeded,
+    partially: CountsAs,
 ) -> buildrunner_api::Result<Vec<JobReport>> {
     decode_with(
         body,
@@ -227,7 +216,7 @@ mod tests {
 
     #[test]
     fn state_table() {
-        let failed = PartiallySucceeded::Failed;
+        let failed = CountsAs::Failed;
         let table = [
             ("notStarted", None, BuildStatus::Accepted),
             ("postponed", None, BuildStatus::Accepted),
@@ -251,11 +240,7 @@ mod tests {
             );
         }
         assert_eq!(
-            map_status(
-                "completed",
-                Some("partiallySucceeded"),
-                PartiallySucceeded::Succeeded
-            ),
+            map_status("completed", Some("partiallySucceeded"), CountsAs::Succeeded),
             BuildStatus::Succeeded
         );
     }
@@ -280,11 +265,9 @@ mod tests {
             {"type": "Job", "name": "build", "state": "completed", "result": "succeeded"},
             {"type": "Checkpoint.Approval", "name": "approval", "state": "inProgress"},
         ]});
-        let jobs = decode_timeline_response(
-            &serde_json::to_vec(&records).unwrap(),
-            PartiallySucceeded::Failed,
-        )
-        .unwrap();
+        let jobs =
+            decode_timeline_response(&serde_json::to_vec(&records).unwrap(), CountsAs::Failed)
+                .unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[0].status, BuildStatus::Failed);
         assert_eq!(

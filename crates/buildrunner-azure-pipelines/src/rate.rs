@@ -5,12 +5,13 @@
 //! wait. `X-RateLimit-Remaining` / `X-RateLimit-Reset` (epoch seconds) per
 //! `X-RateLimit-Resource` are read when Azure sends them, before delays start.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use buildrunner_http::StatusCode;
 use buildrunner_http::header::HeaderMap;
 use buildrunner_http::rate::{
-    Answered, HeaderScheme, HeaderWindow, RateObservation, RateScheme, ResetClock, retry_after,
+    HeaderScheme, HeaderWindow, RateObservation, RateScheme, ResetClock, retry_after,
+    too_many_requests,
 };
 
 const WINDOW: HeaderWindow = HeaderWindow {
@@ -23,21 +24,9 @@ const WINDOW: HeaderWindow = HeaderWindow {
 
 const HEADERS: HeaderScheme = HeaderScheme {
     windows: &[WINDOW],
-    refusal,
+    refusal: too_many_requests,
     not_modified_is_free: false,
 };
-
-fn refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {
-    if answer.status != StatusCode::TOO_MANY_REQUESTS {
-        return None;
-    }
-    let until_reset = answer
-        .windows
-        .iter()
-        .find(|w| w.remaining <= 0)
-        .map(|w| w.reset_in);
-    Some(retry_after(answer.headers).or(until_reset))
-}
 
 /// See the module docs. Public for fuzzers and tools as [`RATE_SCHEME`](crate::RATE_SCHEME).
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +52,7 @@ impl RateScheme for AzureRateScheme {
 mod tests {
     use super::*;
     use buildrunner_http::rate::observe_parts;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn observe(status: u16, headers: &[(&str, &str)]) -> RateObservation {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);

@@ -4,9 +4,9 @@
 //! password (compared in constant time).
 
 use buildrunner_api::BuildStatus;
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, Webhooks, check_basic_password};
-use buildrunner_http::{NumberedIds, Token};
+use buildrunner_api::webhook::{WebhookEvent, WebhookReceiver};
+use buildrunner_http::NumberedIds;
+use buildrunner_http::webhook::{BasicPasswordJson, JsonEvents};
 use serde_json::Value;
 
 const RUN_STATE_CHANGED: &str = "ms.vss-pipelines.run-state-changed-event";
@@ -14,20 +14,13 @@ const RUN_STATE_CHANGED: &str = "ms.vss-pipelines.run-state-changed-event";
 /// Reads the run-state events of one pipeline.
 #[derive(Debug)]
 pub struct AzurePipelinesWebhooks {
-    secret: Token,
     pipeline_id: u64,
     ids: NumberedIds,
-    steps: ReceiverSteps,
 }
 
 impl AzurePipelinesWebhooks {
-    pub(crate) fn new(secret: Token, pipeline_id: u64, ids: NumberedIds) -> Self {
-        AzurePipelinesWebhooks {
-            secret,
-            pipeline_id,
-            ids,
-            steps: ReceiverSteps::events_in_body(),
-        }
+    pub(crate) fn new(pipeline_id: u64, ids: NumberedIds) -> Self {
+        AzurePipelinesWebhooks { pipeline_id, ids }
     }
 }
 
@@ -43,19 +36,8 @@ fn run_status(state: &str, result: Option<&str>) -> BuildStatus {
     }
 }
 
-impl WebhookFormat for AzurePipelinesWebhooks {
-    fn steps(&self) -> &ReceiverSteps {
-        &self.steps
-    }
-
-    fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
-        check_basic_password(&self.secret, delivery)
-    }
-
-    fn read(&self, _event: &str, body: &[u8]) -> WebhookEvent {
-        let Ok(payload) = serde_json::from_slice::<Value>(body) else {
-            return WebhookEvent::ignored("the body is not JSON");
-        };
+impl JsonEvents for AzurePipelinesWebhooks {
+    fn event(&self, payload: &Value) -> WebhookEvent {
         let event = payload["eventType"].as_str().unwrap_or("");
         if event != RUN_STATE_CHANGED {
             return WebhookEvent::ignored(format!("event {event}"));
@@ -84,25 +66,23 @@ impl WebhookFormat for AzurePipelinesWebhooks {
 /// The receiver `config` asks for: `None` without a webhook secret.
 pub(crate) fn receiver(config: &crate::AzurePipelinesConfig) -> Option<Box<dyn WebhookReceiver>> {
     let secret = config.webhook_secret.clone()?;
-    Some(Box::new(Webhooks(AzurePipelinesWebhooks::new(
-        secret,
-        config.pipeline_id,
-        config.ids(),
-    ))))
+    let events = AzurePipelinesWebhooks::new(config.pipeline_id, config.ids());
+    Some(Box::new(BasicPasswordJson::new(secret, events)))
 }
 
 #[cfg(test)]
 mod tests {
+    use buildrunner_api::webhook::{WebhookDelivery, WebhookError};
     use buildrunner_api::{BuildId, WebhookReceiver};
+    use buildrunner_http::Token;
+    use buildrunner_http::webhook::Webhooks;
 
     use super::*;
 
-    fn receiver() -> Webhooks<AzurePipelinesWebhooks> {
-        Webhooks(AzurePipelinesWebhooks::new(
-            Token::multiline("hook-secret").unwrap(),
-            4,
-            NumberedIds::new("acme/app/4", "acme/app/4/11"),
-        ))
+    fn receiver() -> Webhooks<BasicPasswordJson<AzurePipelinesWebhooks>> {
+        let events =
+            AzurePipelinesWebhooks::new(4, NumberedIds::new("acme/app/4", "acme/app/4/11"));
+        BasicPasswordJson::new(Token::multiline("hook-secret").unwrap(), events)
     }
 
     fn event(pipeline: u64, state: &str, result: Option<&str>) -> Vec<u8> {

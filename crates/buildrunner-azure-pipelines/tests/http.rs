@@ -270,7 +270,7 @@ async fn status_maps_the_build_and_reads_metadata_back() {
     )
     .await;
     let mut lenient = config(&server);
-    lenient.partially_succeeded = buildrunner_azure_pipelines::PartiallySucceeded::Succeeded;
+    lenient.partially_succeeded = buildrunner_azure_pipelines::CountsAs::Succeeded;
     let report = runner_with(lenient).status(&id(311)).await.unwrap();
     assert_eq!(report.status, BuildStatus::Succeeded);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use buildrunner_api::{BuildId, BuildStatus, Error};
 use buildrunner_azure_pipelines::{
-    AzurePipelinesConfig, PartiallySucceeded, RATE_SCHEME, build_number, decode_build_response,
+    AzurePipelinesConfig, CountsAs, RATE_SCHEME, build_number, decode_build_response,
     decode_timeline_response, key_fits_a_build_number, map_status,
 };
 use buildrunner_http::rate::observe_parts;
@@ -65,7 +65,7 @@ proptest! {
 
     #[test]
     fn only_a_completed_build_is_terminal(status in prop::sample::select(STATUSES.to_vec()), result in prop::option::of(prop::sample::select(RESULTS.to_vec()))) {
-        let mapped = map_status(status, result, PartiallySucceeded::Failed);
+        let mapped = map_status(status, result, CountsAs::Failed);
         if status != "completed" && status != "cancelling" {
             prop_assert!(!mapped.is_terminal() || mapped == BuildStatus::Unknown);
         }
@@ -77,10 +77,10 @@ proptest! {
     #[test]
     fn builds_decode_to_the_table_or_a_protocol_error(value in build_object()) {
         let body = serde_json::to_vec(&value).unwrap();
-        match decode_build_response(&body, PartiallySucceeded::Failed) {
+        match decode_build_response(&body, CountsAs::Failed) {
             Ok((id, report)) => {
                 prop_assert_eq!(Some(id), value["id"].as_u64());
-                let want = map_status(value["status"].as_str().unwrap_or(""), value["result"].as_str(), PartiallySucceeded::Failed);
+                let want = map_status(value["status"].as_str().unwrap_or(""), value["result"].as_str(), CountsAs::Failed);
                 prop_assert_eq!(report.status, want);
             }
             Err(error) => {
@@ -103,8 +103,8 @@ proptest! {
     #[test]
     fn any_bytes_decode_or_are_a_protocol_error(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         for result in [
-            decode_build_response(&bytes, PartiallySucceeded::Failed).map(drop),
-            decode_timeline_response(&bytes, PartiallySucceeded::Failed).map(drop),
+            decode_build_response(&bytes, CountsAs::Failed).map(drop),
+            decode_timeline_response(&bytes, CountsAs::Failed).map(drop),
         ] {
             if let Err(error) = result {
                 prop_assert!(matches!(error, Error::Protocol { .. }), "{:?}", error);

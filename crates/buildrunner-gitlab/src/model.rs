@@ -1,7 +1,7 @@
 //! The parts of GitLab's JSON the backend reads, decoded leniently, and the status mapping.
 
 use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
-use buildrunner_http::{Fields, decode_with};
+use buildrunner_http::{Fields, decode_with, put_metadata};
 use serde_json::Value;
 
 /// The CI/CD variable with the JSON array of every base URI.
@@ -50,19 +50,15 @@ impl Pipeline {
     /// keys, which win on a collision.
     pub fn report(&self, caller: BuildMetadata) -> BuildReport {
         let mut metadata = caller;
-        let mut put = |key: &str, value: Option<String>| match value {
-            Some(value) => {
-                metadata.insert(key.to_owned(), value);
-            }
-            None => {
-                metadata.remove(key);
-            }
-        };
-        put("url", self.web_url.clone());
-        put("gitlab_status", self.status.clone());
-        put("gitlab_pipeline_id", Some(self.id.to_string()));
-        put("gitlab_ref", self.git_ref.clone());
-        put("gitlab_sha", self.sha.clone());
+        for (key, value) in [
+            ("url", self.web_url.clone()),
+            ("gitlab_status", self.status.clone()),
+            ("gitlab_pipeline_id", Some(self.id.to_string())),
+            ("gitlab_ref", self.git_ref.clone()),
+            ("gitlab_sha", self.sha.clone()),
+        ] {
+            put_metadata(&mut metadata, key, value);
+        }
         BuildReport::new(self.status()).with_metadata(metadata)
     }
 }

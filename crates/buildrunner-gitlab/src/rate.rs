@@ -3,10 +3,7 @@
 //! when none remain. Application limits (pipeline creation: 25 a minute per project on
 //! gitlab.com) are not in the headers: their 429 is waited out like any other.
 
-use std::time::Duration;
-
-use buildrunner_http::StatusCode;
-use buildrunner_http::rate::{Answered, HeaderScheme, HeaderWindow, ResetClock, retry_after};
+use buildrunner_http::rate::{HeaderScheme, HeaderWindow, ResetClock, too_many_requests};
 
 const API: HeaderWindow = HeaderWindow {
     scope: "api",
@@ -19,27 +16,16 @@ const API: HeaderWindow = HeaderWindow {
 /// See the module docs.
 pub(crate) const GITLAB_RATE_SCHEME: HeaderScheme = HeaderScheme {
     windows: &[API],
-    refusal,
+    refusal: too_many_requests,
     not_modified_is_free: false,
 };
-
-fn refusal(answer: &Answered<'_>) -> Option<Option<Duration>> {
-    if answer.status != StatusCode::TOO_MANY_REQUESTS {
-        return None;
-    }
-    let until_reset = answer
-        .windows
-        .iter()
-        .find(|w| w.remaining <= 0)
-        .map(|w| w.reset_in);
-    Some(retry_after(answer.headers).or(until_reset))
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use buildrunner_http::RateObservation;
     use buildrunner_http::rate::observe_parts;
+    use std::time::Duration;
     use std::time::UNIX_EPOCH;
 
     fn observe(status: u16, headers: &[(&str, &str)]) -> RateObservation {

@@ -17,15 +17,12 @@ use crate::{JenkinsConfig, NAME};
 /// What the Jenkins backend can do with its defaults: keys on, caller metadata read back
 /// from the build's parameters, Pipeline stages as jobs. Core Jenkins cannot re-run only a
 /// build's failed stages, so `retry_failed` is not declared.
-pub const CAPABILITIES: Capabilities = capabilities(true);
-
-const fn capabilities(keys: bool) -> Capabilities {
-    let mut capabilities = buildrunner_http::CI_CAPABILITIES;
-    capabilities.idempotent_trigger = keys;
-    capabilities.metadata_round_trip = true;
-    capabilities.job_reports = true;
-    capabilities
-}
+pub const CAPABILITIES: Capabilities = Capabilities {
+    idempotent_trigger: true,
+    metadata_round_trip: true,
+    job_reports: true,
+    ..buildrunner_http::CI_CAPABILITIES
+};
 
 /// A runner for one Jenkins job:
 ///
@@ -163,7 +160,10 @@ impl HttpBackend for Jenkins {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities(self.core.config.key_parameter.is_some())
+        Capabilities {
+            idempotent_trigger: self.core.config.key_parameter.is_some(),
+            ..CAPABILITIES
+        }
     }
 
     fn webhooks(&self) -> Option<&dyn WebhookReceiver> {

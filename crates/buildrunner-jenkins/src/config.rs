@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
-use buildrunner_http::{HttpOptionKeys, HttpOptions, NumberedIds, Token, Url, parse_api_url};
+use buildrunner_http::{
+    CountsAs, HttpOptionKeys, HttpOptions, NumberedIds, ParameterKeys, Token, Url, parse_api_url,
+};
 use serde::Deserialize;
 
 use crate::NAME;
@@ -12,17 +14,6 @@ use crate::NAME;
 pub const DEFAULT_TOKEN_ENV: &str = "JENKINS_API_TOKEN";
 /// The job parameter that carries the idempotency key (or a fresh dispatch id).
 pub const DEFAULT_KEY_PARAMETER: &str = "BUILDRUNNER_KEY";
-
-/// What an `UNSTABLE` build (tests failed, the build itself did not) counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unstable {
-    /// `Failed`: a merge queue never merges a change whose tests failed (the default).
-    #[default]
-    Failed,
-    /// `Succeeded`: for jobs that mark flaky or advisory test failures unstable.
-    Succeeded,
-}
 
 /// The options of a `[queues.<name>]` table with `backend = "jenkins"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,11 +25,10 @@ struct Options {
     #[serde(default)]
     user_env: Option<String>,
     #[serde(default)]
-    unstable: Unstable,
-    #[serde(default)]
-    key_parameter: Option<String>,
-    #[serde(default)]
-    extra_parameters: BTreeMap<String, String>,
+    unstable: CountsAs,
+    // Before `http`: it takes its keys first, and `http` refuses what is left over.
+    #[serde(flatten)]
+    parameters: ParameterKeys,
     #[serde(flatten)]
     http: HttpOptionKeys,
 }
@@ -63,8 +53,8 @@ pub struct JenkinsConfig {
     pub job: Vec<String>,
     /// The user the API token belongs to.
     pub user: String,
-    /// What an `UNSTABLE` result counts as.
-    pub unstable: Unstable,
+    /// What an `UNSTABLE` result (tests failed, the build did not) counts as.
+    pub unstable: CountsAs,
     /// The job parameter that carries the key; `None` turns keys off (no look-ups, and no
     /// `idempotent_trigger` capability).
     pub key_parameter: Option<String>,
@@ -96,7 +86,7 @@ impl JenkinsConfig {
             url,
             job: parse_job(job)?,
             user: check_user(user)?,
-            unstable: Unstable::Failed,
+            unstable: CountsAs::Failed,
             key_parameter: Some(DEFAULT_KEY_PARAMETER.to_owned()),
             extra_parameters: BTreeMap::new(),
             http: HttpOptions::default(),
@@ -174,11 +164,12 @@ impl JenkinsConfig {
         };
         let mut built = JenkinsConfig::new(&options.url, &options.job, &user).map_err(wrap)?;
         built.unstable = options.unstable;
-        if let Some(parameter) = options.key_parameter {
-            built.key_parameter = (!parameter.is_empty()).then_some(parameter);
-        }
-        built.extra_parameters = options.extra_parameters;
-        check_extra_parameters(&built).map_err(fail)?;
+        built.key_parameter = options.parameters.key_parameter_or(DEFAULT_KEY_PARAMETER);
+        let ours = crate::model::SQ_PARAMETERS
+            .into_iter()
+            .chain(built.key_parameter.as_deref())
+            .chain(["delay"]);
+        built.extra_parameters = options.parameters.extra_parameters(ours).map_err(fail)?;
         built.http = options.http.resolve().map_err(fail)?;
         built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
         let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
@@ -219,26 +210,6 @@ fn check_user(user: &str) -> Result<String> {
         });
     }
     Ok(user.to_owned())
-}
-
-/// Extra parameters may not reuse a name the backend sends itself.
-fn check_extra_parameters(config: &JenkinsConfig) -> std::result::Result<(), String> {
-    let ours: Vec<&str> = crate::model::SQ_PARAMETERS
-        .iter()
-        .copied()
-        .chain(config.key_parameter.as_deref())
-        .chain(["delay"])
-        .collect();
-    match config
-        .extra_parameters
-        .keys()
-        .find(|k| ours.contains(&k.as_str()) || k.is_empty())
-    {
-        Some(clash) => Err(format!(
-            "extra_parameters may not set {clash:?}: buildrunner sends it itself"
-        )),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,9 @@ mod webhook {
 use buildrunner_api::registry::BackendRegistration;
 
 pub use backend::{CAPABILITIES, Jenkins, JenkinsRunner};
+pub use buildrunner_http::CountsAs;
 pub use buildrunner_http::Token;
-pub use config::{DEFAULT_KEY_PARAMETER, DEFAULT_TOKEN_ENV, JenkinsConfig, Unstable};
+pub use config::{DEFAULT_KEY_PARAMETER, DEFAULT_TOKEN_ENV, JenkinsConfig};
 pub use model::{
     PARAM_BASE_URIS, PARAM_HEAD_URIS, PARAM_METADATA, PARAM_QUEUE, QueueState, SQ_PARAMETERS,
     caller_metadata, decode_build_response, decode_queue_item_response, decode_stages_response,

@@ -1,10 +1,10 @@
 //! The parts of Jenkins' JSON the backend reads, decoded leniently, and the state table.
 
 use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
-use buildrunner_http::{Fields, decode_with};
+use buildrunner_http::{Fields, decode_with, put_metadata};
 use serde_json::Value;
 
-use crate::config::Unstable;
+use buildrunner_http::CountsAs;
 
 /// The job parameter with the JSON array of every base URI.
 pub const PARAM_BASE_URIS: &str = "SQ_BASE_URIS";
@@ -121,9 +121,9 @@ impl QueueItem {
             QueueState::Started { .. } => (BuildStatus::Running, None),
         };
         let mut metadata = caller_metadata(&self.actions);
-        put(&mut metadata, "url", self.task_url.clone());
-        put(&mut metadata, "jenkins_queue_id", Some(self.id.to_string()));
-        put(&mut metadata, "jenkins_why", why);
+        put_metadata(&mut metadata, "url", self.task_url.clone());
+        put_metadata(&mut metadata, "jenkins_queue_id", Some(self.id.to_string()));
+        put_metadata(&mut metadata, "jenkins_why", why);
         BuildReport::new(status).with_metadata(metadata)
     }
 }
@@ -163,25 +163,25 @@ impl Build {
     }
 
     /// The report `status` gives: the caller's metadata, then the backend's keys, which win.
-    pub fn report(&self, queue_id: u64, unstable: Unstable) -> BuildReport {
+    pub fn report(&self, queue_id: u64, unstable: CountsAs) -> BuildReport {
         let status = map_build(self.building, self.result.as_deref(), unstable);
         let mut metadata = caller_metadata(&self.actions);
-        put(&mut metadata, "url", self.url.clone());
-        put(
+        put_metadata(&mut metadata, "url", self.url.clone());
+        put_metadata(
             &mut metadata,
             "jenkins_queue_id",
             Some(queue_id.to_string()),
         );
-        put(
+        put_metadata(
             &mut metadata,
             "jenkins_build_number",
             Some(self.number.to_string()),
         );
-        put(&mut metadata, "jenkins_result", self.result.clone());
+        put_metadata(&mut metadata, "jenkins_result", self.result.clone());
         let failing = self.building && self.result.as_deref() == Some("FAILURE");
-        put(&mut metadata, "failing", failing.then(|| "true".to_owned()));
+        put_metadata(&mut metadata, "failing", failing.then(|| "true".to_owned()));
         let waiting = self.building && self.waiting_for_input;
-        put(
+        put_metadata(
             &mut metadata,
             "jenkins_waiting_for_input",
             waiting.then(|| "true".to_owned()),
@@ -190,30 +190,19 @@ impl Build {
     }
 }
 
-fn put(metadata: &mut BuildMetadata, key: &str, value: Option<String>) {
-    match value {
-        Some(value) => {
-            metadata.insert(key.to_owned(), value);
-        }
-        None => {
-            metadata.remove(key);
-        }
-    }
-}
-
 /// The state table of a build that has left the queue. Finished is `building == false`:
 /// `result` is set early (a failed stage marks it `FAILURE` while the build still runs,
 /// post-build steps run with it set), and a Pipeline paused at an `input` step is building,
 /// never green. `UNSTABLE` is `Failed` unless the queue says otherwise; a result Jenkins
 /// adds later, or none on a finished build, is `Unknown`.
-pub fn map_build(building: bool, result: Option<&str>, unstable: Unstable) -> BuildStatus {
+pub fn map_build(building: bool, result: Option<&str>, unstable: CountsAs) -> BuildStatus {
     if building {
         return BuildStatus::Running;
     }
     match result {
         Some("SUCCESS") => BuildStatus::Succeeded,
-        Some("UNSTABLE") if unstable == Unstable::Succeeded => BuildStatus::Succeeded,
-        Some("UNSTABLE" | "FAILURE" | "NOT_BUILT") => BuildStatus::Failed,
+        Some("UNSTABLE") => unstable.status(),
+        Some("FAILURE" | "NOT_BUILT") => BuildStatus::Failed,
         Some("ABORTED") => BuildStatus::Cancelled,
         _ => BuildStatus::Unknown,
     }
@@ -248,7 +237,7 @@ pub fn decode_queue_item_response(
 pub fn decode_build_response(
     body: &[u8],
     queue_id: u64,
-    unstable: Unstable,
+    unstable: CountsAs,
 ) -> buildrunner_api::Result<(u64, BuildReport)> {
     let build = decode_with(
         body,
@@ -290,7 +279,7 @@ pub fn queue_item_of_location(location: &str) -> Option<u64> {
 pub fn stage_report(
     value: &Value,
     build_url: Option<&str>,
-    unstable: Unstable,
+    unstable: CountsAs,
 ) -> Option<JobReport> {
     let stage = Fields::of(value)?;
     let raw = stage.text("status").unwrap_or_default();
@@ -300,8 +289,8 @@ pub fn stage_report(
         .and_then(|e| e.text("message"));
     let status = match raw.as_str() {
         "SUCCESS" => BuildStatus::Succeeded,
-        "UNSTABLE" if unstable == Unstable::Succeeded => BuildStatus::Succeeded,
-        "FAILED" | "UNSTABLE" => BuildStatus::Failed,
+        "UNSTABLE" => unstable.status(),
+        "FAILED" => BuildStatus::Failed,
         "ABORTED" | "NOT_EXECUTED" => BuildStatus::Cancelled,
         "IN_PROGRESS" | "PAUSED_PENDING_INPUT" => BuildStatus::Running,
         _ => BuildStatus::Unknown,
@@ -333,7 +322,7 @@ pub fn stage_report(
 pub fn decode_stages_response(
     body: &[u8],
     build_url: Option<&str>,
-    unstable: Unstable,
+    unstable: CountsAs,
 ) -> buildrunner_api::Result<Vec<JobReport>> {
     decode_with(
         body,
@@ -383,7 +372,7 @@ mod tests {
 
     #[test]
     fn state_table() {
-        let failed = Unstable::Failed;
+        let failed = CountsAs::Failed;
         let table = [
             (true, None, BuildStatus::Running),
             (true, Some("FAILURE"), BuildStatus::Running),
@@ -405,7 +394,7 @@ mod tests {
             );
         }
         assert_eq!(
-            map_build(false, Some("UNSTABLE"), Unstable::Succeeded),
+            map_build(false, Some("UNSTABLE"), CountsAs::Succeeded),
             BuildStatus::Succeeded
         );
     }
@@ -417,7 +406,7 @@ mod tests {
             "actions": [{}, {"_class": INPUT_ACTION, "waitingForInput": true}],
         }))
         .unwrap();
-        let report = build.report(12, Unstable::Failed);
+        let report = build.report(12, CountsAs::Failed);
         assert_eq!(report.status, BuildStatus::Running);
         assert_eq!(report.metadata["jenkins_waiting_for_input"], "true");
     }

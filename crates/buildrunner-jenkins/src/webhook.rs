@@ -4,58 +4,37 @@
 //! receiver requires the secret as that password (compared in constant time).
 
 use buildrunner_api::BuildStatus;
-use buildrunner_api::webhook::{WebhookDelivery, WebhookError, WebhookEvent, WebhookReceiver};
-use buildrunner_http::webhook::{ReceiverSteps, WebhookFormat, Webhooks, check_basic_password};
-use buildrunner_http::{NumberedIds, Token};
+use buildrunner_api::webhook::{WebhookEvent, WebhookReceiver};
+use buildrunner_http::webhook::{BasicPasswordJson, JsonEvents};
+use buildrunner_http::{CountsAs, NumberedIds};
 use serde_json::Value;
 
-use crate::config::Unstable;
 use crate::model::{is_job_url, map_build};
 
 /// Reads the notifications of one job.
 #[derive(Debug)]
 pub struct JenkinsWebhooks {
-    secret: Token,
     job_path_segments: String,
     ids: NumberedIds,
-    unstable: Unstable,
-    steps: ReceiverSteps,
+    unstable: CountsAs,
 }
 
 impl JenkinsWebhooks {
-    pub(crate) fn new(
-        secret: Token,
-        job_path_segments: String,
-        ids: NumberedIds,
-        unstable: Unstable,
-    ) -> Self {
+    pub(crate) fn new(job_path_segments: String, ids: NumberedIds, unstable: CountsAs) -> Self {
         JenkinsWebhooks {
-            secret,
             job_path_segments,
             ids,
             unstable,
-            steps: ReceiverSteps::events_in_body(),
         }
     }
 }
 
-impl WebhookFormat for JenkinsWebhooks {
-    fn steps(&self) -> &ReceiverSteps {
-        &self.steps
-    }
-
-    fn authenticate(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError> {
-        check_basic_password(&self.secret, delivery)
-    }
-
-    fn read(&self, _event: &str, body: &[u8]) -> WebhookEvent {
-        let Ok(payload) = serde_json::from_slice::<Value>(body) else {
-            return WebhookEvent::ignored("the body is not JSON (configure the JSON format)");
-        };
+impl JsonEvents for JenkinsWebhooks {
+    fn event(&self, payload: &Value) -> WebhookEvent {
         let build = &payload["build"];
         let (Some(phase), Some(queue_id)) = (build["phase"].as_str(), build["queue_id"].as_u64())
         else {
-            return WebhookEvent::ignored("no build phase or queue id");
+            return WebhookEvent::ignored("no build phase or queue id (configure the JSON format)");
         };
         let ours = payload["url"]
             .as_str()
@@ -82,27 +61,26 @@ impl WebhookFormat for JenkinsWebhooks {
 /// The receiver `config` asks for: `None` without a webhook secret.
 pub(crate) fn receiver(config: &crate::JenkinsConfig) -> Option<Box<dyn WebhookReceiver>> {
     let secret = config.webhook_secret.clone()?;
-    Some(Box::new(Webhooks(JenkinsWebhooks::new(
-        secret,
-        config.job_url_path(),
-        config.ids(),
-        config.unstable,
-    ))))
+    let events = JenkinsWebhooks::new(config.job_url_path(), config.ids(), config.unstable);
+    Some(Box::new(BasicPasswordJson::new(secret, events)))
 }
 
 #[cfg(test)]
 mod tests {
+    use buildrunner_api::webhook::{WebhookDelivery, WebhookError};
     use buildrunner_api::{BuildId, WebhookReceiver};
+    use buildrunner_http::Token;
+    use buildrunner_http::webhook::Webhooks;
 
     use super::*;
 
-    fn receiver() -> Webhooks<JenkinsWebhooks> {
-        Webhooks(JenkinsWebhooks::new(
-            Token::multiline("hook-secret").unwrap(),
+    fn receiver() -> Webhooks<BasicPasswordJson<JenkinsWebhooks>> {
+        let events = JenkinsWebhooks::new(
             "/job/platform/job/app".to_owned(),
             NumberedIds::new("platform/app/queue", "platform/app/queue/1"),
-            Unstable::Failed,
-        ))
+            CountsAs::Failed,
+        );
+        BasicPasswordJson::new(Token::multiline("hook-secret").unwrap(), events)
     }
 
     fn event(url: &str, phase: &str, status: Option<&str>) -> Vec<u8> {

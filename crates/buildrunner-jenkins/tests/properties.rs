@@ -5,7 +5,7 @@
 
 use buildrunner_api::{BuildId, BuildStatus, Error};
 use buildrunner_jenkins::{
-    JenkinsConfig, QueueState, Unstable, decode_build_response, decode_queue_item_response,
+    CountsAs, JenkinsConfig, QueueState, decode_build_response, decode_queue_item_response,
     decode_stages_response, map_build, queue_item_of_location,
 };
 use proptest::prelude::*;
@@ -67,18 +67,18 @@ proptest! {
 
     #[test]
     fn a_building_build_is_never_terminal(result in maybe_text(), unstable in any::<bool>()) {
-        let unstable = if unstable { Unstable::Succeeded } else { Unstable::Failed };
+        let unstable = if unstable { CountsAs::Succeeded } else { CountsAs::Failed };
         prop_assert_eq!(map_build(true, result.as_str(), unstable), BuildStatus::Running);
     }
 
     #[test]
     fn builds_decode_to_the_table_or_a_protocol_error(value in build_object()) {
         let body = serde_json::to_vec(&value).unwrap();
-        match decode_build_response(&body, 42, Unstable::Failed) {
+        match decode_build_response(&body, 42, CountsAs::Failed) {
             Ok((number, report)) => {
                 prop_assert_eq!(Some(number), value["number"].as_u64());
                 let building = value["building"].as_bool() == Some(true);
-                prop_assert_eq!(report.status, map_build(building, value["result"].as_str(), Unstable::Failed));
+                prop_assert_eq!(report.status, map_build(building, value["result"].as_str(), CountsAs::Failed));
                 prop_assert_eq!(&report.metadata["jenkins_queue_id"], "42");
             }
             Err(error) => {
@@ -106,8 +106,8 @@ proptest! {
     fn any_bytes_decode_or_are_a_protocol_error(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         for result in [
             decode_queue_item_response(&bytes).map(drop),
-            decode_build_response(&bytes, 1, Unstable::Failed).map(drop),
-            decode_stages_response(&bytes, None, Unstable::Failed).map(drop),
+            decode_build_response(&bytes, 1, CountsAs::Failed).map(drop),
+            decode_stages_response(&bytes, None, CountsAs::Failed).map(drop),
         ] {
             if let Err(error) = result {
                 prop_assert!(matches!(error, Error::Protocol { .. }), "{:?}", error);
