@@ -16,7 +16,13 @@ use buildrunner_tracker::listener::{WebhookListener, WebhookRoute};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 
 const SECRET: &str = "hook secret";
-const PLATFORMS: [&str; 3] = ["buildkite", "github-actions", "gitlab"];
+const PLATFORMS: [&str; 5] = [
+    "buildkite",
+    "github-actions",
+    "gitlab",
+    "jenkins",
+    "azure-pipelines",
+];
 
 type SendWebhooks = Box<dyn Fn(WebhookTarget) -> Arc<WebhookCounts> + Send + Sync>;
 
@@ -67,6 +73,49 @@ async fn platform(name: &str) -> Platform {
             let runner =
                 buildrunner_github_actions::GitHubActionsRunner::new("q", config, credentials)
                     .unwrap();
+            Platform {
+                runner: Arc::new(runner),
+                send_webhooks: Box::new(move |target| emulator.send_webhooks(target)),
+            }
+        }
+        "jenkins" => {
+            let emulator = Arc::new(
+                jenkins_emulator::Emulator::start(jenkins_emulator::EmulatorConfig::new("t"))
+                    .await
+                    .unwrap(),
+            );
+            let mut config =
+                buildrunner_jenkins::JenkinsConfig::new(&emulator.url(), "platform/app", "bot")
+                    .unwrap();
+            config.webhook_secret = secret;
+            let runner =
+                buildrunner_jenkins::JenkinsRunner::new("q", config, Token::new("t").unwrap())
+                    .unwrap();
+            Platform {
+                runner: Arc::new(runner),
+                send_webhooks: Box::new(move |target| emulator.send_webhooks(target)),
+            }
+        }
+        "azure-pipelines" => {
+            let emulator = Arc::new(
+                azure_pipelines_emulator::Emulator::start(
+                    azure_pipelines_emulator::EmulatorConfig::new("t"),
+                )
+                .await
+                .unwrap(),
+            );
+            let mut config =
+                buildrunner_azure_pipelines::AzurePipelinesConfig::new("acme", "app", 4)
+                    .unwrap()
+                    .with_api_url(&emulator.url())
+                    .unwrap();
+            config.webhook_secret = secret;
+            let runner = buildrunner_azure_pipelines::AzurePipelinesRunner::new(
+                "q",
+                config,
+                Token::new("t").unwrap(),
+            )
+            .unwrap();
             Platform {
                 runner: Arc::new(runner),
                 send_webhooks: Box::new(move |target| emulator.send_webhooks(target)),
