@@ -49,7 +49,7 @@ pub use options::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, HttpOptionKeys, HttpOptions, UnknownKeys,
     non_empty,
 };
-pub use parameters::{CountsAs, ParameterKeys, put_metadata};
+pub use parameters::{CountsAs, KeyedTrigger, ParameterKeys, keyed_trigger, put_metadata, sq};
 pub use rate::{BudgetKey, BudgetStore, RateObservation, RateScheme};
 pub use reply::{Operation, Reply, human_message};
 pub use retried::{RETRIED_CAPACITY, RETRIED_TTL, RETRY_PENDING_KEY, RetriedBuilds};

@@ -18,9 +18,9 @@ use async_trait::async_trait;
 
 pub use budget::{InProcessStore, LocalBudget};
 pub use scheme::{
-    Answered, HeaderScheme, HeaderWindow, MAX_RATE_WAIT, PROXY_LIMITS_ONLY, RateObservation,
-    RateScheme, RateWindow, ResetClock, capped_seconds, header_number, observe_parts, retry_after,
-    too_many_requests,
+    Answered, DelaysOnSuccess, HeaderScheme, HeaderWindow, MAX_RATE_WAIT, PROXY_LIMITS_ONLY,
+    RateObservation, RateScheme, RateWindow, ResetClock, capped_seconds, header_number,
+    observe_parts, retry_after, too_many_requests,
 };
 
 /// Which budget a runner shares: the same API, account and token. The token is kept only as

@@ -222,6 +222,32 @@ pub fn too_many_requests(answer: &Answered<'_>) -> Option<Option<Duration>> {
     Some(retry_after(answer.headers).or(until_reset))
 }
 
+/// A [`HeaderScheme`] whose 2xx answers may also ask the next request to wait, with
+/// `Retry-After` (Azure DevOps delays a caller near its limit before it blocks it): the wait
+/// becomes the observation's [`delay`](RateObservation::delay).
+#[derive(Debug, Clone, Copy)]
+pub struct DelaysOnSuccess(pub HeaderScheme);
+
+impl RateScheme for DelaysOnSuccess {
+    fn not_modified_is_free(&self) -> bool {
+        self.0.not_modified_is_free
+    }
+
+    fn observe(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> RateObservation {
+        let mut observation = self.0.observe(status, headers, body, now);
+        if observation.refused.is_none() && status.is_success() {
+            observation.delay = retry_after(headers).filter(|wait| !wait.is_zero());
+        }
+        observation
+    }
+}
+
 /// The scheme of a platform with no rate limits of its own (Jenkins): no windows; a 429,
 /// or a 503 that names a `Retry-After`, comes from a proxy or gateway in front of it and is
 /// waited out as it asks. A 503 without `Retry-After` is an outage, retried with backoff.
