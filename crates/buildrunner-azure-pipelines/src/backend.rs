@@ -6,7 +6,7 @@ use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
     WebhookReceiver,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 use serde_json::{Map, Value};
 
 use crate::core::AzureCore;
@@ -122,27 +122,21 @@ impl HttpBackend for AzurePipelines {
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let core = &self.core;
-        let key = match (&core.config.key_parameter, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                // The key becomes the build number, which Azure restricts.
-                if !key_fits_a_build_number(key) {
-                    return Err(Error::InvalidRequest {
-                        reason: format!(
-                            "idempotency key {key:?} cannot stand in an Azure build number (no \" / : < > \\ | ? @ *, no trailing '.', at most 243 characters)"
-                        ),
-                    });
-                }
-                if let Some(run) = core.find_by_key(key).await? {
-                    tracing::info!(
-                        run,
-                        "idempotency key already used; returning the existing run"
-                    );
-                    return Ok(core.ids.format(run));
-                }
-                Some(key.to_owned())
-            }
-            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
+        let keys_on = core.config.key_parameter.is_some();
+        // The key becomes the build number, which Azure restricts.
+        if let (true, Some(key)) = (keys_on, request.idempotency_key())
+            && !key_fits_a_build_number(key)
+        {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "idempotency key {key:?} cannot stand in an Azure build number (no \" / : < > \\ | ? @ *, no trailing '.', at most 243 characters)"
+                ),
+            });
+        }
+        let find = |key: String| async move { core.find_by_key(&key).await };
+        let key = match keyed_trigger(keys_on, request, find).await? {
+            KeyedTrigger::Found(run) => return Ok(core.ids.format(run)),
+            KeyedTrigger::Send(key) => key,
         };
         let parameters = self.parameters(queue, request, key.as_deref());
         let run = core.run_pipeline(parameters, key.as_deref()).await?;

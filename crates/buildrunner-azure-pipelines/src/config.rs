@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    CountsAs, HttpOptionKeys, HttpOptions, NumberedIds, ParameterKeys, Token, Url, check_path_name,
-    non_empty, parse_api_url,
+    CountsAs, HttpOptions, NumberedIds, ParameterKeys, Token, Url, check_path_name, non_empty,
+    parse_api_url,
 };
 use serde::Deserialize;
 
@@ -29,11 +29,8 @@ struct Options {
     git_ref: Option<String>,
     #[serde(default)]
     partially_succeeded: CountsAs,
-    // Before `http`: it takes its keys first, and `http` refuses what is left over.
     #[serde(flatten)]
-    parameters: ParameterKeys,
-    #[serde(flatten)]
-    http: HttpOptionKeys,
+    keys: ParameterKeys,
 }
 
 /// Everything an [`AzurePipelinesRunner`](crate::AzurePipelinesRunner) needs but the token.
@@ -135,7 +132,8 @@ impl AzurePipelinesConfig {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
-        let api_url = options.http.api_url_or(DEFAULT_API_URL);
+        let http = &options.keys.http;
+        let api_url = http.api_url_or(DEFAULT_API_URL);
         let mut built =
             AzurePipelinesConfig::new(&options.organization, &options.project, options.pipeline_id)
                 .and_then(|c| c.with_api_url(api_url))
@@ -143,15 +141,15 @@ impl AzurePipelinesConfig {
         if let Some(git_ref) = options.git_ref {
             built.git_ref = non_empty("ref", git_ref).map_err(fail)?;
         }
-        built.key_parameter = options.parameters.key_parameter_or(DEFAULT_KEY_PARAMETER);
+        built.key_parameter = options.keys.key_parameter_or(DEFAULT_KEY_PARAMETER);
         built.partially_succeeded = options.partially_succeeded;
         let ours = crate::model::SQ_PARAMETERS
             .into_iter()
             .chain(built.key_parameter.as_deref());
-        built.extra_parameters = options.parameters.extra_parameters(ours).map_err(fail)?;
-        built.http = options.http.resolve().map_err(fail)?;
-        built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
-        let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
+        built.extra_parameters = options.keys.extra_parameters(ours).map_err(fail)?;
+        built.http = http.resolve().map_err(fail)?;
+        built.webhook_secret = http.webhook_secret().map_err(wrap)?;
+        let var = http.token_env_or(DEFAULT_TOKEN_ENV);
         let token = Token::from_env(var, "the Azure DevOps personal access token").map_err(wrap)?;
         Ok((built, token))
     }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::run_error;
 use crate::model::{Build, build_number, decode_timeline_response};
-use crate::rate::AzureRateScheme;
+use crate::rate::AZURE_RATE_SCHEME;
 use crate::{AzurePipelinesConfig, NAME};
 
 const API_VERSION: &str = "7.1";
@@ -40,7 +40,7 @@ impl AzureCore {
                 header::ACCEPT,
                 header::HeaderValue::from_static("application/json"),
             )],
-            scheme: Arc::new(AzureRateScheme),
+            scheme: Arc::new(AZURE_RATE_SCHEME),
             budget_key: BudgetKey {
                 api_url: config.api_url.to_string(),
                 account: config.organization.clone(),

@@ -64,12 +64,11 @@ pub use model::{
     caller_metadata, decode_build_response, decode_timeline_response, job_record,
     key_fits_a_build_number, map_status,
 };
-pub use rate::AzureRateScheme;
 #[cfg(feature = "webhooks")]
 pub use webhook::AzurePipelinesWebhooks;
 
 /// How Azure DevOps' answers are read for the rate budget. Public for fuzzers and tools.
-pub const RATE_SCHEME: AzureRateScheme = AzureRateScheme;
+pub const RATE_SCHEME: buildrunner_http::rate::DelaysOnSuccess = rate::AZURE_RATE_SCHEME;
 
 /// The name the Azure Pipelines backend is registered under.
 pub const NAME: &str = "azure-pipelines";

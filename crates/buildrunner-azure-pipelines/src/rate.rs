@@ -5,13 +5,8 @@
 //! wait. `X-RateLimit-Remaining` / `X-RateLimit-Reset` (epoch seconds) per
 //! `X-RateLimit-Resource` are read when Azure sends them, before delays start.
 
-use std::time::SystemTime;
-
-use buildrunner_http::StatusCode;
-use buildrunner_http::header::HeaderMap;
 use buildrunner_http::rate::{
-    HeaderScheme, HeaderWindow, RateObservation, RateScheme, ResetClock, retry_after,
-    too_many_requests,
+    DelaysOnSuccess, HeaderScheme, HeaderWindow, ResetClock, too_many_requests,
 };
 
 const WINDOW: HeaderWindow = HeaderWindow {
@@ -22,41 +17,22 @@ const WINDOW: HeaderWindow = HeaderWindow {
     clock: ResetClock::EpochSeconds,
 };
 
-const HEADERS: HeaderScheme = HeaderScheme {
+/// See the module docs. Public for fuzzers and tools as [`RATE_SCHEME`](crate::RATE_SCHEME).
+pub const AZURE_RATE_SCHEME: DelaysOnSuccess = DelaysOnSuccess(HeaderScheme {
     windows: &[WINDOW],
     refusal: too_many_requests,
     not_modified_is_free: false,
-};
-
-/// See the module docs. Public for fuzzers and tools as [`RATE_SCHEME`](crate::RATE_SCHEME).
-#[derive(Debug, Clone, Copy)]
-pub struct AzureRateScheme;
-
-impl RateScheme for AzureRateScheme {
-    fn observe(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> RateObservation {
-        let mut observation = HEADERS.observe(status, headers, body, now);
-        if observation.refused.is_none() && status.is_success() {
-            observation.delay = retry_after(headers).filter(|wait| !wait.is_zero());
-        }
-        observation
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use buildrunner_http::rate::observe_parts;
+    use buildrunner_http::rate::{RateObservation, observe_parts};
     use std::time::{Duration, UNIX_EPOCH};
 
     fn observe(status: u16, headers: &[(&str, &str)]) -> RateObservation {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        observe_parts(&AzureRateScheme, status, headers, b"", now)
+        observe_parts(&AZURE_RATE_SCHEME, status, headers, b"", now)
     }
 
     #[test]

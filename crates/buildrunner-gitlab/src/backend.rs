@@ -5,7 +5,7 @@ use buildrunner_api::{
     BuildId, BuildMetadata, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result,
     TriggerRequest, WebhookReceiver,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 
 use crate::core::{GitLabCore, Variable};
 use crate::model::{
@@ -131,19 +131,12 @@ impl HttpBackend for GitLab {
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
-        let key = match (&self.core.config.key_variable, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                if let Some(pipeline) = self.core.find_by_key(key).await? {
-                    tracing::info!(
-                        pipeline,
-                        "idempotency key already used; returning the existing pipeline"
-                    );
-                    return Ok(self.core.ids.format(pipeline));
-                }
-                Some(key.to_owned())
-            }
-            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
+        let core = &self.core;
+        let keys_on = core.config.key_variable.is_some();
+        let find = |key: String| async move { core.find_by_key(&key).await };
+        let key = match keyed_trigger(keys_on, request, find).await? {
+            KeyedTrigger::Found(pipeline) => return Ok(core.ids.format(pipeline)),
+            KeyedTrigger::Send(key) => key,
         };
         let variables = self.variables(queue, request, key.as_deref());
         let pipeline = self

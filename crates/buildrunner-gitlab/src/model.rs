@@ -4,14 +4,12 @@ use buildrunner_api::{BuildMetadata, BuildReport, BuildStatus, JobReport};
 use buildrunner_http::{Fields, decode_with, put_metadata};
 use serde_json::Value;
 
-/// The CI/CD variable with the JSON array of every base URI.
-pub const VAR_BASE_URIS: &str = "SQ_BASE_URIS";
-/// The CI/CD variable with the JSON array of every head URI.
-pub const VAR_HEAD_URIS: &str = "SQ_HEAD_URIS";
-/// The CI/CD variable with the queue name.
-pub const VAR_QUEUE: &str = "SQ_QUEUE";
-/// The CI/CD variable with the caller metadata (a JSON object), omitted when empty.
-pub const VAR_METADATA: &str = "SQ_METADATA";
+// The CI/CD variables of the change contract: the shared `SQ_*` names (`SQ_METADATA` is left
+// out when empty).
+pub use buildrunner_http::sq::{
+    BASE_URIS as VAR_BASE_URIS, HEAD_URIS as VAR_HEAD_URIS, METADATA as VAR_METADATA,
+    QUEUE as VAR_QUEUE,
+};
 
 /// The name the sample `.gitlab-ci.yml` gives a pipeline whose key variable is `key`.
 pub fn pipeline_name(key: &str) -> String {

@@ -6,7 +6,7 @@ use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
     WebhookReceiver,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
+use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 
 use crate::core::{CancelItem, JenkinsCore};
 use crate::model::{
@@ -173,20 +173,13 @@ impl HttpBackend for Jenkins {
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let core = &self.core;
         core.ensure_parameters_declared().await?;
-        let key = match (&core.config.key_parameter, request.idempotency_key()) {
-            (None, _) => None,
-            (Some(_), Some(key)) => {
-                if let Some(queue_id) = core.find_by_key(key).await? {
-                    tracing::info!(
-                        queue_id,
-                        "idempotency key already used; returning its build"
-                    );
-                    return Ok(core.ids.format(queue_id));
-                }
-                Some(key.to_owned())
-            }
-            // A fresh key per request: Jenkins merges queued items with equal parameters.
-            (Some(_), None) => Some(buildrunner_http::dispatch_id()),
+        // A key (or a fresh dispatch id) on every request: Jenkins merges queued items whose
+        // parameters are equal.
+        let keys_on = core.config.key_parameter.is_some();
+        let find = |key: String| async move { core.find_by_key(&key).await };
+        let key = match keyed_trigger(keys_on, request, find).await? {
+            KeyedTrigger::Found(queue_id) => return Ok(core.ids.format(queue_id)),
+            KeyedTrigger::Send(key) => key,
         };
         let form = self.form(queue, request, key.as_deref());
         let queue_id = core.build_with_parameters(&form, key.as_deref()).await?;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use buildrunner_api::{Error, QueueConfig, Result};
 use buildrunner_http::{
-    CountsAs, HttpOptionKeys, HttpOptions, NumberedIds, ParameterKeys, Token, Url, parse_api_url,
+    CountsAs, HttpOptions, NumberedIds, ParameterKeys, Token, Url, parse_api_url,
 };
 use serde::Deserialize;
 
@@ -26,11 +26,8 @@ struct Options {
     user_env: Option<String>,
     #[serde(default)]
     unstable: CountsAs,
-    // Before `http`: it takes its keys first, and `http` refuses what is left over.
     #[serde(flatten)]
-    parameters: ParameterKeys,
-    #[serde(flatten)]
-    http: HttpOptionKeys,
+    keys: ParameterKeys,
 }
 
 /// Everything a [`JenkinsRunner`](crate::JenkinsRunner) needs but the API token.
@@ -142,7 +139,8 @@ impl JenkinsConfig {
         let options: Options = config.options(NAME)?;
         let fail = |message: String| config.error(NAME, message);
         let wrap = |e: Error| config.in_context(NAME, e);
-        if options.http.api_url.is_some() {
+        let http = &options.keys.http;
+        if http.api_url.is_some() {
             return Err(fail(
                 "api_url is not a Jenkins option: the Jenkins root is `url`".to_owned(),
             ));
@@ -164,15 +162,15 @@ impl JenkinsConfig {
         };
         let mut built = JenkinsConfig::new(&options.url, &options.job, &user).map_err(wrap)?;
         built.unstable = options.unstable;
-        built.key_parameter = options.parameters.key_parameter_or(DEFAULT_KEY_PARAMETER);
+        built.key_parameter = options.keys.key_parameter_or(DEFAULT_KEY_PARAMETER);
         let ours = crate::model::SQ_PARAMETERS
             .into_iter()
             .chain(built.key_parameter.as_deref())
             .chain(["delay"]);
-        built.extra_parameters = options.parameters.extra_parameters(ours).map_err(fail)?;
-        built.http = options.http.resolve().map_err(fail)?;
-        built.webhook_secret = options.http.webhook_secret().map_err(wrap)?;
-        let var = options.http.token_env_or(DEFAULT_TOKEN_ENV);
+        built.extra_parameters = options.keys.extra_parameters(ours).map_err(fail)?;
+        built.http = http.resolve().map_err(fail)?;
+        built.webhook_secret = http.webhook_secret().map_err(wrap)?;
+        let var = http.token_env_or(DEFAULT_TOKEN_ENV);
         let token = Token::from_env(var, "the Jenkins API token").map_err(wrap)?;
         Ok((built, token))
     }

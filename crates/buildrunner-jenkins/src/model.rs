@@ -6,22 +6,12 @@ use serde_json::Value;
 
 use buildrunner_http::CountsAs;
 
-/// The job parameter with the JSON array of every base URI.
-pub const PARAM_BASE_URIS: &str = "SQ_BASE_URIS";
-/// The job parameter with the JSON array of every head URI.
-pub const PARAM_HEAD_URIS: &str = "SQ_HEAD_URIS";
-/// The job parameter with the queue name.
-pub const PARAM_QUEUE: &str = "SQ_QUEUE";
-/// The job parameter with the caller metadata, a JSON object (`{}` when empty: a parameter
-/// left out would take the job's default).
-pub const PARAM_METADATA: &str = "SQ_METADATA";
-/// The `SQ_*` parameters every trigger sends.
-pub const SQ_PARAMETERS: [&str; 4] = [
-    PARAM_BASE_URIS,
-    PARAM_HEAD_URIS,
-    PARAM_QUEUE,
-    PARAM_METADATA,
-];
+// The job parameters of the change contract: the shared `SQ_*` names (`SQ_METADATA` is
+// always sent, `{}` when empty, since a parameter left out would take the job's default).
+pub use buildrunner_http::sq::{
+    BASE_URIS as PARAM_BASE_URIS, HEAD_URIS as PARAM_HEAD_URIS, METADATA as PARAM_METADATA,
+    NAMES as SQ_PARAMETERS, QUEUE as PARAM_QUEUE,
+};
 
 /// The `_class` of the action a Pipeline `input` step adds.
 const INPUT_ACTION: &str = "org.jenkinsci.plugins.workflow.support.steps.input.InputAction";
