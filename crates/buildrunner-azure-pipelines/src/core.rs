@@ -77,6 +77,31 @@ impl AzureCore {
         self.url(&segments)
     }
 
+    /// `GET …/_apis/build/builds?definitions={pipeline}&buildNumber=buildrunner {key}`: the
+    /// oldest build the sample YAML named after `key`.
+    pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
+        let op = Operation::new(
+            "idempotency lookup",
+            format!(
+                "pipeline {}/{}/{}",
+                self.config.organization, self.config.project, self.config.pipeline_id
+            ),
+        );
+        let mut url = self.url(&["build", "builds"]);
+        url.query_pairs_mut()
+            .append_pair("definitions", &self.config.pipeline_id.to_string())
+            .append_pair("buildNumber", &build_number(key));
+        let list: Value = self.http.fetch(&op, &Request::get(url)).await?;
+        let builds = list
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| op.protocol("the build list has no value array", None))?;
+        let ids: Option<Vec<u64>> = builds.iter().map(|b| b.get("id")?.as_u64()).collect();
+        let ids = ids.ok_or_else(|| op.protocol("a build in the list has no numeric id", None))?;
+        // Two concurrent first triggers with one key can both run; the oldest is the answer.
+        Ok(ids.into_iter().min())
+    }
+
     /// `POST …/_apis/pipelines/{pipeline_id}/runs`: the new run's id, which is also its
     /// build's. With `key`, an outcome that stays unknown is settled by looking the key up,
     /// never by running blindly again.
@@ -113,31 +138,6 @@ impl AzureCore {
         self.http
             .create(&op, &request, decode, refused, lookup)
             .await
-    }
-
-    /// `GET …/_apis/build/builds?definitions={pipeline}&buildNumber=buildrunner {key}`: the
-    /// oldest build the sample YAML named after `key`.
-    pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
-        let op = Operation::new(
-            "idempotency lookup",
-            format!(
-                "pipeline {}/{}/{}",
-                self.config.organization, self.config.project, self.config.pipeline_id
-            ),
-        );
-        let mut url = self.url(&["build", "builds"]);
-        url.query_pairs_mut()
-            .append_pair("definitions", &self.config.pipeline_id.to_string())
-            .append_pair("buildNumber", &build_number(key));
-        let list: Value = self.http.fetch(&op, &Request::get(url)).await?;
-        let builds = list
-            .get("value")
-            .and_then(Value::as_array)
-            .ok_or_else(|| op.protocol("the build list has no value array", None))?;
-        let ids: Option<Vec<u64>> = builds.iter().map(|b| b.get("id")?.as_u64()).collect();
-        let ids = ids.ok_or_else(|| op.protocol("a build in the list has no numeric id", None))?;
-        // Two concurrent first triggers with one key can both run; the oldest is the answer.
-        Ok(ids.into_iter().min())
     }
 
     /// `GET …/_apis/build/builds/{id}`.

@@ -215,8 +215,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn state_table() {
-        let failed = CountsAs::Failed;
+    fn the_build_apis_status_and_result_map_to_a_status() {
         let table = [
             ("notStarted", None, BuildStatus::Accepted),
             ("postponed", None, BuildStatus::Accepted),
@@ -234,7 +233,7 @@ mod tests {
         ];
         for (status, result, want) in table {
             assert_eq!(
-                map_status(status, result, failed),
+                map_status(status, result, CountsAs::Failed),
                 want,
                 "{status} {result:?}"
             );

@@ -5,9 +5,7 @@
 //! wait. `X-RateLimit-Remaining` / `X-RateLimit-Reset` (epoch seconds) per
 //! `X-RateLimit-Resource` are read when Azure sends them, before delays start.
 
-use buildrunner_http::rate::{
-    DelaysOnSuccess, HeaderScheme, HeaderWindow, ResetClock, too_many_requests,
-};
+use buildrunner_http::rate::{DelaysOnSuccess, HeaderScheme, HeaderWindow, ResetClock};
 
 const WINDOW: HeaderWindow = HeaderWindow {
     scope: "global",
@@ -18,42 +16,5 @@ const WINDOW: HeaderWindow = HeaderWindow {
 };
 
 /// See the module docs. Public for fuzzers and tools as [`RATE_SCHEME`](crate::RATE_SCHEME).
-pub const AZURE_RATE_SCHEME: DelaysOnSuccess = DelaysOnSuccess(HeaderScheme {
-    windows: &[WINDOW],
-    refusal: too_many_requests,
-    not_modified_is_free: false,
-});
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use buildrunner_http::rate::{RateObservation, observe_parts};
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn observe(status: u16, headers: &[(&str, &str)]) -> RateObservation {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        observe_parts(&AZURE_RATE_SCHEME, status, headers, b"", now)
-    }
-
-    #[test]
-    fn a_delayed_answer_serves_and_holds_the_next_request_a_blocked_one_is_refused() {
-        let delayed = observe(200, &[("retry-after", "3"), ("x-ratelimit-delay", "2.5")]);
-        assert_eq!(delayed.refused, None);
-        assert_eq!(delayed.delay, Some(Duration::from_secs(3)));
-        let blocked = observe(429, &[("retry-after", "30")]);
-        assert_eq!(blocked.refusal_wait(), Some(Duration::from_secs(30)));
-        assert_eq!(blocked.delay, None);
-        let near = observe(
-            200,
-            &[
-                ("x-ratelimit-resource", "ATCPU"),
-                ("x-ratelimit-remaining", "12"),
-                ("x-ratelimit-reset", "1000060"),
-            ],
-        );
-        assert_eq!(near.windows[0].scope, "ATCPU");
-        assert_eq!(near.windows[0].remaining, 12);
-        assert_eq!(near.delay, None);
-        assert_eq!(observe(503, &[("retry-after", "3")]).delay, None);
-    }
-}
+pub const AZURE_RATE_SCHEME: DelaysOnSuccess =
+    DelaysOnSuccess(HeaderScheme::refusing_with_429(&[WINDOW]));

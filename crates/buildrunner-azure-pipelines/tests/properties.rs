@@ -43,6 +43,43 @@ fn build_object() -> impl Strategy<Value = Value> {
         .prop_map(|(id, status, result, parameters)| json!({"id": id, "status": status, "result": result, "templateParameters": parameters}))
 }
 
+/// Azure delays (a 2xx with `Retry-After`) before it blocks (429); both waits are read, and the
+/// windows of `X-RateLimit-*` per resource.
+#[test]
+fn a_delayed_answer_serves_and_holds_the_next_request_a_blocked_one_is_refused() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let observe = |status: u16, headers: &[(&str, &str)]| {
+        observe_parts(&RATE_SCHEME, status, headers, b"", now)
+    };
+    let delayed = observe(200, &[("retry-after", "3"), ("x-ratelimit-delay", "2.5")]);
+    assert_eq!(
+        (delayed.refused, delayed.delay),
+        (None, Some(Duration::from_secs(3)))
+    );
+    let blocked = observe(429, &[("retry-after", "30")]);
+    assert_eq!(
+        (blocked.refusal_wait(), blocked.delay),
+        (Some(Duration::from_secs(30)), None)
+    );
+    let near = observe(
+        200,
+        &[
+            ("x-ratelimit-resource", "ATCPU"),
+            ("x-ratelimit-remaining", "12"),
+            ("x-ratelimit-reset", "1000060"),
+        ],
+    );
+    assert_eq!(
+        (
+            near.windows[0].scope.as_str(),
+            near.windows[0].remaining,
+            near.delay
+        ),
+        ("ATCPU", 12, None)
+    );
+    assert_eq!(observe(503, &[("retry-after", "3")]).delay, None);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

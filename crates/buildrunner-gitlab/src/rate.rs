@@ -3,7 +3,7 @@
 //! when none remain. Application limits (pipeline creation: 25 a minute per project on
 //! gitlab.com) are not in the headers: their 429 is waited out like any other.
 
-use buildrunner_http::rate::{HeaderScheme, HeaderWindow, ResetClock, too_many_requests};
+use buildrunner_http::rate::{HeaderScheme, HeaderWindow, ResetClock};
 
 const API: HeaderWindow = HeaderWindow {
     scope: "api",
@@ -14,11 +14,7 @@ const API: HeaderWindow = HeaderWindow {
 };
 
 /// See the module docs.
-pub(crate) const GITLAB_RATE_SCHEME: HeaderScheme = HeaderScheme {
-    windows: &[API],
-    refusal: too_many_requests,
-    not_modified_is_free: false,
-};
+pub(crate) const GITLAB_RATE_SCHEME: HeaderScheme = HeaderScheme::refusing_with_429(&[API]);
 
 #[cfg(test)]
 mod tests {

@@ -176,6 +176,18 @@ pub struct HeaderScheme {
     pub not_modified_is_free: bool,
 }
 
+impl HeaderScheme {
+    /// The scheme of a platform that reports `windows` and refuses with 429 only
+    /// ([`too_many_requests`]): GitLab, Azure DevOps.
+    pub const fn refusing_with_429(windows: &'static [HeaderWindow]) -> HeaderScheme {
+        HeaderScheme {
+            windows,
+            refusal: too_many_requests,
+            not_modified_is_free: false,
+        }
+    }
+}
+
 impl RateScheme for HeaderScheme {
     fn not_modified_is_free(&self) -> bool {
         self.not_modified_is_free
