@@ -340,7 +340,7 @@ async fn check_cell(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let created = emulator.builds_created() - seeded;
 
-    // A create answered in its headers (Jenkins' `Location`, with an empty body) loses
+    // A create answered in its headers (a `Location` and an empty body) loses
     // nothing when only the body is cut: one build and success are then the right answer.
     let answered_in_headers =
         verb == Verb::Trigger && fault == Fault::TruncatedBody && outcome.is_ok() && created == 1;
