@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State as Shared};
+use axum::extract::{Path, RawQuery, Request, State as Shared};
 use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use buildrunner_emulator_engine::{
     Answer, Engine, Platform, Query, RateVerdict, WindowCount, basic_password,
@@ -30,6 +32,7 @@ pub(crate) fn routes(state: App) -> Router {
             "/{org}/{project}/_apis/build/builds/{id}/timeline",
             get(timeline),
         )
+        .route_layer(middleware::from_fn(require_api_version))
         .with_state(state)
 }
 
@@ -98,40 +101,41 @@ impl Platform for State {
     }
 }
 
-/// The `api-version` every request must name.
-fn versioned(query: &Query) -> Option<Answer> {
-    match query.get("api-version") {
-        Some("7.1") => None,
-        Some(other) => Some(error(
+/// Refuses a request that does not name `api-version=7.1`, as Azure refuses one without a
+/// version or with one it does not serve; one layer for every route.
+async fn require_api_version(request: Request, next: Next) -> Response {
+    let query = Query::parse(request.uri().query());
+    let refusal = match query.get("api-version") {
+        Some("7.1") => return next.run(request).await,
+        Some(other) => error(
             400,
             "VssVersionOutOfRangeException",
             &format!(
                 "The requested REST API version of {other} is not supported by this emulator (7.1 is)."
             ),
-        )),
-        None => Some(error(
+        ),
+        None => error(
             400,
             "VssVersionNotSpecifiedException",
             "No api-version was supplied for the request. An api-version must be specified.",
-        )),
+        ),
+    };
+    refusal.into_response()
+}
+
+fn scope<'a>(organization: &'a str, project: &'a str) -> Scope<'a> {
+    Scope {
+        organization,
+        project,
     }
 }
 
 async fn run(
     Shared(state): Shared<App>,
     Path((org, project, pipeline)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Answer {
-    let query = Query::parse(query.as_deref());
-    if let Some(refused) = versioned(&query) {
-        return refused;
-    }
-    let scope = Scope {
-        organization: &org,
-        project: &project,
-    };
-    state.run(scope, &pipeline, &body)
+    state.run(scope(&org, &project), &pipeline, &body)
 }
 
 async fn list(
@@ -139,35 +143,14 @@ async fn list(
     Path((org, project)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Answer {
-    let query = Query::parse(query.as_deref());
-    if let Some(refused) = versioned(&query) {
-        return refused;
-    }
-    state.list(
-        Scope {
-            organization: &org,
-            project: &project,
-        },
-        &query,
-    )
+    state.list(scope(&org, &project), &Query::parse(query.as_deref()))
 }
 
 async fn build(
     Shared(state): Shared<App>,
     Path((org, project, id)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
 ) -> Answer {
-    let query = Query::parse(query.as_deref());
-    if let Some(refused) = versioned(&query) {
-        return refused;
-    }
-    state.get(
-        Scope {
-            organization: &org,
-            project: &project,
-        },
-        &id,
-    )
+    state.get(scope(&org, &project), &id)
 }
 
 async fn update(
@@ -177,34 +160,12 @@ async fn update(
     body: Bytes,
 ) -> Answer {
     let query = Query::parse(query.as_deref());
-    if let Some(refused) = versioned(&query) {
-        return refused;
-    }
-    state.update(
-        Scope {
-            organization: &org,
-            project: &project,
-        },
-        &id,
-        &query,
-        &body,
-    )
+    state.update(scope(&org, &project), &id, &query, &body)
 }
 
 async fn timeline(
     Shared(state): Shared<App>,
     Path((org, project, id)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
 ) -> Answer {
-    let query = Query::parse(query.as_deref());
-    if let Some(refused) = versioned(&query) {
-        return refused;
-    }
-    state.timeline(
-        Scope {
-            organization: &org,
-            project: &project,
-        },
-        &id,
-    )
+    state.timeline(scope(&org, &project), &id)
 }
