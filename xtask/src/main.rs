@@ -454,8 +454,15 @@ fn forget_unpacked_packages() -> Result<(), String> {
 }
 
 /// The cargo that runs this xtask, so the pinned toolchain is used throughout.
+/// The cargo that runs the xtask. On CI (`$CI` set) without incremental compilation unless
+/// `$CARGO_INCREMENTAL` says otherwise: a run from a clean clone never reuses the incremental
+/// cache, which was a fifth of its target directory.
 fn cargo() -> Command {
-    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    if env::var_os("CI").is_some() && env::var_os("CARGO_INCREMENTAL").is_none() {
+        command.env("CARGO_INCREMENTAL", "0");
+    }
+    command
 }
 
 /// Where cargo puts build output: `$CARGO_TARGET_DIR`, else `target/` in the project.
