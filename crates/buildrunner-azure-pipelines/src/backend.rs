@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 use serde_json::{Map, Value};
 
 use crate::core::AzureCore;
@@ -64,7 +63,7 @@ impl AzurePipelines {
         request: &TriggerRequest,
         key: Option<&str>,
     ) -> Map<String, Value> {
-        let config = &self.core.config;
+        let config = &self.core.parts.config;
         let mut parameters = Map::new();
         let mut put = |name: &str, value: String| {
             parameters.insert(name.to_owned(), Value::String(value));
@@ -101,28 +100,13 @@ impl HttpBackend for AzurePipelines {
         AzurePipelinesConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &AzurePipelinesConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            idempotent_trigger: self.core.config.key_parameter.is_some(),
-            ..CAPABILITIES
-        }
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.core.webhooks.as_deref()
+    fn parts(&self) -> &HttpParts<AzurePipelinesConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let core = &self.core;
-        let keys_on = core.config.key_parameter.is_some();
+        let keys_on = core.parts.config.key_parameter.is_some();
         // The key becomes the build number, which Azure restricts.
         if let (true, Some(key)) = (keys_on, request.idempotency_key())
             && !key_fits_a_build_number(key)
@@ -148,7 +132,7 @@ impl HttpBackend for AzurePipelines {
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let run_id = self.core.ids.parse(id)?;
         let build = self.core.get_build(id, run_id).await?;
-        Ok(build.report(self.core.config.partially_succeeded))
+        Ok(build.report(self.core.parts.config.partially_succeeded))
     }
 
     async fn jobs(&self, id: &BuildId) -> Result<Vec<JobReport>> {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use buildrunner_api::{BuildId, BuildStatus, Error, JobReport, Result};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, Operation, Reply, Request, Token, Url, header, join_path,
+    Auth, ClientSpec, HttpParts, Method, Operation, Reply, Request, Token, Url, join_path,
+    keyed_capabilities,
 };
 use serde_json::{Map, Value, json};
 
@@ -21,25 +22,21 @@ const API_VERSION: &str = "7.1";
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct AzureCore {
-    /// The webhook receiver the configuration asks for (feature `webhooks`).
-    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
-    pub http: HttpClient,
-    pub config: AzurePipelinesConfig,
+    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    pub parts: HttpParts<AzurePipelinesConfig>,
     pub ids: buildrunner_http::NumberedIds,
 }
 
 impl AzureCore {
     pub fn new(config: AzurePipelinesConfig, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
+        let capabilities = keyed_capabilities(crate::CAPABILITIES, config.key_parameter.as_deref());
+        let spec = ClientSpec {
             backend: NAME,
             service: "Azure DevOps",
             options: config.http.clone(),
             // A personal access token is the Basic password; the user name is not read.
             auth: Auth::basic("", token)?,
-            default_headers: vec![(
-                header::ACCEPT,
-                header::HeaderValue::from_static("application/json"),
-            )],
+            default_headers: ClientSpec::accept_json(),
             scheme: Arc::new(AZURE_RATE_SCHEME),
             budget_key: BudgetKey {
                 api_url: config.api_url.to_string(),
@@ -47,24 +44,23 @@ impl AzureCore {
                 token_fingerprint: token.fingerprint(),
             },
             budget_store: None,
-        })?;
+        };
         Ok(AzureCore {
-            webhooks: crate::webhook::receiver(&config),
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts::new(spec, config, capabilities)?
+                .with_webhooks(crate::webhook::receiver),
         })
     }
 
     /// `{api}/{organization}/{project}/_apis/...?api-version=7.1`
     fn url(&self, tail: &[&str]) -> Url {
         let mut segments = vec![
-            self.config.organization.as_str(),
-            self.config.project.as_str(),
+            self.parts.config.organization.as_str(),
+            self.parts.config.project.as_str(),
             "_apis",
         ];
         segments.extend_from_slice(tail);
-        let mut url = join_path(&self.config.api_url, &segments);
+        let mut url = join_path(&self.parts.config.api_url, &segments);
         url.query_pairs_mut()
             .append_pair("api-version", API_VERSION);
         url
@@ -84,14 +80,16 @@ impl AzureCore {
             "idempotency lookup",
             format!(
                 "pipeline {}/{}/{}",
-                self.config.organization, self.config.project, self.config.pipeline_id
+                self.parts.config.organization,
+                self.parts.config.project,
+                self.parts.config.pipeline_id
             ),
         );
         let mut url = self.url(&["build", "builds"]);
         url.query_pairs_mut()
-            .append_pair("definitions", &self.config.pipeline_id.to_string())
+            .append_pair("definitions", &self.parts.config.pipeline_id.to_string())
             .append_pair("buildNumber", &build_number(key));
-        let list: Value = self.http.fetch(&op, &Request::get(url)).await?;
+        let list: Value = self.parts.client.fetch(&op, &Request::get(url)).await?;
         let builds = list
             .get("value")
             .and_then(Value::as_array)
@@ -114,17 +112,19 @@ impl AzureCore {
             "trigger",
             format!(
                 "pipeline {}/{}/{}",
-                self.config.organization, self.config.project, self.config.pipeline_id
+                self.parts.config.organization,
+                self.parts.config.project,
+                self.parts.config.pipeline_id
             ),
         );
         let body = json!({
-            "resources": {"repositories": {"self": {"refName": self.config.git_ref}}},
+            "resources": {"repositories": {"self": {"refName": self.parts.config.git_ref}}},
             "templateParameters": parameters,
         });
         let body = serde_json::to_vec(&body).map_err(|e| Error::InvalidRequest {
             reason: format!("the run request cannot be encoded as JSON: {e}"),
         })?;
-        let pipeline = self.config.pipeline_id.to_string();
+        let pipeline = self.parts.config.pipeline_id.to_string();
         let request =
             Request::new(Method::POST, self.url(&["pipelines", &pipeline, "runs"])).json(&body);
         let decode = |reply: &Reply| {
@@ -133,9 +133,10 @@ impl AzureCore {
                 .and_then(Value::as_u64)
                 .ok_or_else(|| op.protocol("the run has no numeric id", None))
         };
-        let refused = |reply: &Reply| run_error(reply, &op, &self.config);
+        let refused = |reply: &Reply| run_error(reply, &op, &self.parts.config);
         let lookup = key.map(|key| move || self.find_by_key(key));
-        self.http
+        self.parts
+            .client
             .create(&op, &request, decode, refused, lookup)
             .await
     }
@@ -144,7 +145,8 @@ impl AzureCore {
     pub async fn get_build(&self, id: &BuildId, run_id: u64) -> Result<Build> {
         let op = Operation::new("status", id.as_str());
         let value: Value = self
-            .http
+            .parts
+            .client
             .fetch(&op, &Request::get(self.build_url(run_id, None)))
             .await?;
         let build = Build::from_json(&value)
@@ -158,8 +160,9 @@ impl AzureCore {
     /// `GET …/_apis/build/builds/{id}/timeline`: its `Job` records.
     pub async fn timeline_jobs(&self, id: &BuildId, run_id: u64) -> Result<Vec<JobReport>> {
         let op = Operation::new("jobs", id.as_str());
-        let partially = self.config.partially_succeeded;
-        self.http
+        let partially = self.parts.config.partially_succeeded;
+        self.parts
+            .client
             .fetch_decoded(
                 &op,
                 &Request::get(self.build_url(run_id, Some("timeline"))),
@@ -173,7 +176,11 @@ impl AzureCore {
         let op = Operation::new("cancel", id.as_str());
         let body = br#"{"status":"cancelling"}"#;
         let request = Request::new(Method::PATCH, self.build_url(run_id, None)).json(body);
-        self.http.idempotent(&op, &request).await?.success(&op)?;
+        self.parts
+            .client
+            .idempotent(&op, &request)
+            .await?
+            .success(&op)?;
         Ok(())
     }
 
@@ -189,8 +196,11 @@ impl AzureCore {
         let refused = |reply: &Reply| reply.error(&op);
         let took_effect = || async {
             let build = self.get_build(id, run_id).await?;
-            Ok(build.report(self.config.partially_succeeded).status != BuildStatus::Failed)
+            Ok(build.report(self.parts.config.partially_succeeded).status != BuildStatus::Failed)
         };
-        self.http.act(&op, &request, refused, took_effect).await
+        self.parts
+            .client
+            .act(&op, &request, refused, took_effect)
+            .await
     }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver, status_each,
+    status_each,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner, Token};
 use serde::Serialize;
 
 use crate::NAME;
@@ -102,7 +102,7 @@ impl Buildkite {
     }
 
     fn create_body(&self, queue: &str, request: &TriggerRequest) -> Result<Vec<u8>> {
-        let config = &self.core.config;
+        let config = &self.core.parts.config;
         let mut meta_data = BTreeMap::new();
         if let Some(key) = request.idempotency_key() {
             meta_data.insert(IDEMPOTENCY_META_KEY, key);
@@ -161,20 +161,8 @@ impl HttpBackend for Buildkite {
         BuildkiteConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &BuildkiteConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.core.webhooks.as_deref()
+    fn parts(&self) -> &HttpParts<BuildkiteConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use buildrunner_api::{BuildId, Error, Result};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, header,
+    Auth, ClientSpec, HttpClient, HttpParts, Method, NumberedIds, Operation, Reply, Request,
 };
 use url::Url;
 
@@ -20,10 +20,8 @@ use buildrunner_http::Token;
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct BuildkiteCore {
-    /// The webhook receiver the configuration asks for (feature `webhooks`).
-    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
-    pub http: HttpClient,
-    pub config: BuildkiteConfig,
+    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    pub parts: HttpParts<BuildkiteConfig>,
     pub ids: NumberedIds,
     builds_url: Url,
     /// `status_many` through GraphQL, with `graphql = true`.
@@ -43,10 +41,7 @@ pub(crate) fn client(
         service,
         options: config.http.clone(),
         auth: Auth::bearer(token)?,
-        default_headers: vec![(
-            header::ACCEPT,
-            header::HeaderValue::from_static("application/json"),
-        )],
+        default_headers: ClientSpec::accept_json(),
         scheme: Arc::new(BUILDKITE_RATE_SCHEME),
         budget_key: BudgetKey {
             api_url: budget_url,
@@ -66,17 +61,23 @@ impl BuildkiteCore {
             None => None,
         };
         Ok(BuildkiteCore {
-            webhooks: crate::webhook::receiver(&config),
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts {
+                webhooks: crate::webhook::receiver(&config),
+                client: http,
+                capabilities: crate::CAPABILITIES,
+                config,
+            },
             builds_url,
             graphql,
         })
     }
 
     pub fn pipeline_path(&self) -> String {
-        format!("{}/{}", self.config.organization, self.config.pipeline)
+        format!(
+            "{}/{}",
+            self.parts.config.organization, self.parts.config.pipeline
+        )
     }
 
     fn build_url(&self, number: u64, suffix: Option<&str>) -> Url {
@@ -94,7 +95,8 @@ impl BuildkiteCore {
         let decode = |reply: &Reply| reply.decode::<Build>(&op).map(|build| build.number);
         let lookup = key.map(|key| move || self.find_by_key(key));
         let refused = |reply: &Reply| reply.error(&op);
-        self.http
+        self.parts
+            .client
             .create(&op, &request, decode, refused, lookup)
             .await
     }
@@ -108,7 +110,7 @@ impl BuildkiteCore {
             .append_pair("per_page", "100")
             .append_pair("exclude_jobs", "true")
             .append_pair("exclude_pipeline", "true");
-        let builds: Vec<Build> = self.http.fetch(&op, &Request::get(url)).await?;
+        let builds: Vec<Build> = self.parts.client.fetch(&op, &Request::get(url)).await?;
         // Two concurrent first triggers with one key can both create; the oldest is the answer.
         Ok(builds.iter().map(|b| b.number).min())
     }
@@ -121,7 +123,7 @@ impl BuildkiteCore {
         url.query_pairs_mut()
             .append_pair("exclude_jobs", "true")
             .append_pair("exclude_pipeline", "true");
-        let build: Build = self.http.fetch(&op, &Request::get(url)).await?;
+        let build: Build = self.parts.client.fetch(&op, &Request::get(url)).await?;
         if build.number != number {
             return Err(op.protocol(
                 format_args!("Buildkite answered with build number {}", build.number),
@@ -137,7 +139,8 @@ impl BuildkiteCore {
         let mut url = self.build_url(number, None);
         url.query_pairs_mut()
             .append_pair("exclude_pipeline", "true");
-        self.http
+        self.parts
+            .client
             .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
             .await
     }
@@ -159,7 +162,10 @@ impl BuildkiteCore {
             let jobs = self.get_jobs(id, number).await?;
             Ok(jobs.iter().any(|j| j.id == job && j.retried))
         };
-        self.http.act(&op, &request, refused, took_effect).await
+        self.parts
+            .client
+            .act(&op, &request, refused, took_effect)
+            .await
     }
 
     /// `PUT .../builds/{number}/cancel`: `Ok(None)` when accepted, `Ok(Some(refusal))` for
@@ -167,7 +173,7 @@ impl BuildkiteCore {
     pub async fn cancel_build(&self, id: &BuildId, number: u64) -> Result<Option<Error>> {
         let op = Operation::new("cancel", id.as_str());
         let request = Request::new(Method::PUT, self.build_url(number, Some("cancel")));
-        let reply = self.http.idempotent(&op, &request).await?;
+        let reply = self.parts.client.idempotent(&op, &request).await?;
         if reply.status.is_success() {
             return Ok(None);
         }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver, status_each,
+    status_each,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner};
 
 use crate::core::{Dispatched, GitHubCore, KEY_LOOKBACK};
 use crate::model::{WorkflowRun, dispatch_inputs};
@@ -71,27 +71,12 @@ impl HttpBackend for GitHubActions {
         GitHubActionsConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &GitHubActionsConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            idempotent_trigger: self.core.config.key_input.is_some(),
-            ..CAPABILITIES
-        }
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.core.webhooks.as_deref()
+    fn parts(&self) -> &HttpParts<GitHubActionsConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
-        let config = &self.core.config;
+        let config = &self.core.parts.config;
         let started = SystemTime::now();
         let key = match (&config.key_input, request.idempotency_key()) {
             (None, _) => None,

@@ -9,8 +9,8 @@ use buildrunner_api::{BuildId, BuildReport, Error, JobReport, Result};
 use buildrunner_http::header::{self, HeaderValue};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, StatusCode, Url,
-    join_path,
+    Auth, ClientSpec, HttpParts, Method, NumberedIds, Operation, Reply, Request, StatusCode, Url,
+    join_path, keyed_capabilities,
 };
 use serde_json::{Map, Value};
 
@@ -54,10 +54,8 @@ struct DispatchBody<'a> {
 /// The endpoints of one workflow.
 #[derive(Debug)]
 pub(crate) struct GitHubCore {
-    /// The webhook receiver the configuration asks for (feature `webhooks`).
-    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
-    pub http: HttpClient,
-    pub config: GitHubActionsConfig,
+    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    pub parts: HttpParts<GitHubActionsConfig>,
     pub ids: NumberedIds,
     etags: EtagCache,
     /// The last answer to the recent-runs list and its entity tag, for conditional requests.
@@ -80,7 +78,8 @@ impl GitHubCore {
                 RENEW_EARLY,
             ),
         };
-        let http = HttpClient::new(ClientSpec {
+        let capabilities = keyed_capabilities(crate::CAPABILITIES, config.key_input.as_deref());
+        let spec = ClientSpec {
             backend: NAME,
             service: "GitHub",
             options: config.http.clone(),
@@ -102,12 +101,11 @@ impl GitHubCore {
                 token_fingerprint: credentials.fingerprint(),
             },
             budget_store: None,
-        })?;
+        };
         Ok(GitHubCore {
-            webhooks: crate::webhook::receiver(&config),
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts::new(spec, config, capabilities)?
+                .with_webhooks(crate::webhook::receiver),
             etags: EtagCache::new(DEFAULT_CAPACITY),
             recent: std::sync::Mutex::new(None),
             no_run_details: AtomicBool::new(false),
@@ -115,13 +113,18 @@ impl GitHubCore {
     }
 
     fn repo_path(&self) -> String {
-        format!("{}/{}", self.config.owner, self.config.repo)
+        format!("{}/{}", self.parts.config.owner, self.parts.config.repo)
     }
 
     fn url(&self, tail: &[&str]) -> Url {
-        let mut segments = vec!["repos", &self.config.owner, &self.config.repo, "actions"];
+        let mut segments = vec![
+            "repos",
+            &self.parts.config.owner,
+            &self.parts.config.repo,
+            "actions",
+        ];
         segments.extend_from_slice(tail);
-        join_path(&self.config.api_url, &segments)
+        join_path(&self.parts.config.api_url, &segments)
     }
 
     fn run_url(&self, run_id: u64, action: Option<&str>) -> Url {
@@ -161,10 +164,14 @@ impl GitHubCore {
     ) -> Result<Dispatched> {
         let op = Operation::new(
             "trigger",
-            format!("{} workflow {}", self.repo_path(), self.config.workflow),
+            format!(
+                "{} workflow {}",
+                self.repo_path(),
+                self.parts.config.workflow
+            ),
         );
         let body = DispatchBody {
-            git_ref: &self.config.git_ref,
+            git_ref: &self.parts.config.git_ref,
             inputs,
             return_run_details: run_details.then_some(true),
         };
@@ -173,7 +180,7 @@ impl GitHubCore {
         })?;
         let request = Request::new(
             Method::POST,
-            self.url(&["workflows", &self.config.workflow, "dispatches"]),
+            self.url(&["workflows", &self.parts.config.workflow, "dispatches"]),
         )
         .json(&body);
         let decode = |reply: &Reply| {
@@ -192,14 +199,15 @@ impl GitHubCore {
                     operation: "return_run_details",
                 }
             } else {
-                dispatch_error(reply, &op, &self.config)
+                dispatch_error(reply, &op, &self.parts.config)
             }
         };
         let since = started - CLOCK_SKEW;
         let lookup = key.map(|key| {
             move || async move { Ok(self.find_by_key(key, since).await?.map(Dispatched::Run)) }
         });
-        self.http
+        self.parts
+            .client
             .create(&op, &request, decode, refused, lookup)
             .await
     }
@@ -209,7 +217,8 @@ impl GitHubCore {
     pub async fn find_dispatched(&self, key: &str, started: SystemTime) -> Result<u64> {
         let op = Operation::new("find dispatched run", key.to_owned());
         let since = started - CLOCK_SKEW;
-        self.http
+        self.parts
+            .client
             .retrying(&op, |_| async move {
                 match self.find_by_key(key, since).await {
                     Ok(Some(run_id)) => buildrunner_http::Verdict::Done(Ok(run_id)),
@@ -219,7 +228,8 @@ impl GitHubCore {
                                 "the workflow was dispatched but no run of {} names key {key} yet \
                                  (does the workflow's run-name contain ${{{{ inputs.{} }}}}?)",
                                 self.repo_path(),
-                                self.config
+                                self.parts
+                                    .config
                                     .key_input
                                     .as_deref()
                                     .unwrap_or("buildrunner_key")
@@ -241,13 +251,13 @@ impl GitHubCore {
         let created = format!(">={}", humantime::format_rfc3339_seconds(since));
         let mut oldest: Option<u64> = None;
         for page in 1..=MAX_LOOKUP_PAGES {
-            let mut url = self.url(&["workflows", &self.config.workflow, "runs"]);
+            let mut url = self.url(&["workflows", &self.parts.config.workflow, "runs"]);
             url.query_pairs_mut()
                 .append_pair("event", "workflow_dispatch")
                 .append_pair("per_page", "100")
                 .append_pair("created", &created)
                 .append_pair("page", &page.to_string());
-            let value: Value = self.http.fetch(&op, &Request::get(url)).await?;
+            let value: Value = self.parts.client.fetch(&op, &Request::get(url)).await?;
             let runs = runs_page(&value)
                 .ok_or_else(|| op.protocol("the runs list has no workflow_runs array", None))?;
             let count = runs.len();
@@ -279,13 +289,17 @@ impl GitHubCore {
         {
             request = request.header(header::IF_NONE_MATCH, tag);
         }
-        let mut reply = self.http.idempotent(&op, &request).await?;
+        let mut reply = self.parts.client.idempotent(&op, &request).await?;
         if reply.status == StatusCode::NOT_MODIFIED {
             if let Some(report) = cached.and_then(|tag| self.etags.report(run_id, &tag)) {
                 return Ok(report);
             }
             // The entry went between the request and now: ask again, unconditionally.
-            reply = self.http.idempotent(&op, &Request::get(url)).await?;
+            reply = self
+                .parts
+                .client
+                .idempotent(&op, &Request::get(url))
+                .await?;
         }
         let reply = reply.success(&op)?;
         let value: Value = reply.decode(&op)?;
@@ -310,7 +324,7 @@ impl GitHubCore {
     /// entity tag (an unchanged list is a 304, free of the rate limit).
     pub async fn recent_runs(&self) -> Result<Vec<WorkflowRun>> {
         let op = Operation::new("status_many", self.repo_path());
-        let mut url = self.url(&["workflows", &self.config.workflow, "runs"]);
+        let mut url = self.url(&["workflows", &self.parts.config.workflow, "runs"]);
         url.query_pairs_mut()
             .append_pair("event", "workflow_dispatch")
             .append_pair("per_page", "100")
@@ -327,12 +341,16 @@ impl GitHubCore {
         {
             request = request.header(header::IF_NONE_MATCH, tag);
         }
-        let mut reply = self.http.idempotent(&op, &request).await?;
+        let mut reply = self.parts.client.idempotent(&op, &request).await?;
         if reply.status == StatusCode::NOT_MODIFIED {
             if let Some((_, runs)) = cached {
                 return Ok(runs);
             }
-            reply = self.http.idempotent(&op, &Request::get(url)).await?;
+            reply = self
+                .parts
+                .client
+                .idempotent(&op, &Request::get(url))
+                .await?;
         }
         let reply = reply.success(&op)?;
         let value: Value = reply.decode(&op)?;
@@ -359,7 +377,8 @@ impl GitHubCore {
         url.query_pairs_mut()
             .append_pair("filter", "latest")
             .append_pair("per_page", "100");
-        self.http
+        self.parts
+            .client
             .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
             .await
     }
@@ -389,20 +408,23 @@ impl GitHubCore {
                 matches!((report.attempt(), attempt), (Some(now), Some(then)) if now > then);
             Ok(newer || !report.status.is_terminal())
         };
-        self.http.act(&op, &request, refused, took_effect).await
+        self.parts
+            .client
+            .act(&op, &request, refused, took_effect)
+            .await
     }
 
     /// `POST .../runs/{run_id}/cancel` (or `force-cancel`): `Ok(None)` when accepted,
     /// `Ok(Some(refusal))` for GitHub's 409, any other failure `Err`.
     pub async fn cancel_run(&self, id: &BuildId, run_id: u64) -> Result<Option<Error>> {
         let op = Operation::new("cancel", id.as_str());
-        let action = if self.config.force_cancel {
+        let action = if self.parts.config.force_cancel {
             "force-cancel"
         } else {
             "cancel"
         };
         let request = Request::new(Method::POST, self.run_url(run_id, Some(action)));
-        let reply = self.http.idempotent(&op, &request).await?;
+        let reply = self.parts.client.idempotent(&op, &request).await?;
         if reply.status.is_success() {
             return Ok(None);
         }

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildMetadata, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result,
-    TriggerRequest, WebhookReceiver,
+    TriggerRequest,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 
 use crate::core::{GitLabCore, Variable};
 use crate::model::{
@@ -19,7 +19,7 @@ pub const CAPABILITIES: Capabilities = capabilities(true, false);
 
 /// The capabilities of a runner with keys on or off and variables read or not: ids, urls,
 /// cancels and markers work alike either way.
-const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
+pub(crate) const fn capabilities(keys: bool, read_variables: bool) -> Capabilities {
     let mut capabilities = buildrunner_http::CI_CAPABILITIES;
     capabilities.idempotent_trigger = keys;
     capabilities.metadata_round_trip = read_variables;
@@ -87,7 +87,7 @@ impl GitLab {
                 value: metadata,
             });
         }
-        if let (Some(name), Some(key)) = (self.core.config.key_variable.as_deref(), key) {
+        if let (Some(name), Some(key)) = (self.core.parts.config.key_variable.as_deref(), key) {
             variables.push(Variable {
                 key: name,
                 value: key.to_owned(),
@@ -113,26 +113,13 @@ impl HttpBackend for GitLab {
         GitLabConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &GitLabConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let config = &self.core.config;
-        capabilities(config.key_variable.is_some(), config.read_variables)
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.core.webhooks.as_deref()
+    fn parts(&self) -> &HttpParts<GitLabConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
         let core = &self.core;
-        let keys_on = core.config.key_variable.is_some();
+        let keys_on = core.parts.config.key_variable.is_some();
         let find = |key: String| async move { core.find_by_key(&key).await };
         let key = match keyed_trigger(keys_on, request, find).await? {
             KeyedTrigger::Found(pipeline) => return Ok(core.ids.format(pipeline)),
@@ -151,7 +138,7 @@ impl HttpBackend for GitLab {
     async fn status(&self, id: &BuildId) -> Result<BuildReport> {
         let pipeline_id = self.core.ids.parse(id)?;
         let pipeline = self.core.get_pipeline(id, pipeline_id).await?;
-        let caller = if self.core.config.read_variables {
+        let caller = if self.core.parts.config.read_variables {
             caller_metadata(&self.core.pipeline_variables(id, pipeline_id).await?)
         } else {
             BuildMetadata::new()

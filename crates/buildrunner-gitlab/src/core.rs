@@ -6,8 +6,8 @@ use std::sync::Arc;
 use buildrunner_api::{BuildId, Error, JobReport, Result};
 use buildrunner_http::rate::BudgetKey;
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, Token, Url,
-    header, join_path,
+    Auth, ClientSpec, HttpParts, Method, NumberedIds, Operation, Reply, Request, Token, Url,
+    join_path,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -34,24 +34,21 @@ struct CreatePipeline<'a> {
 /// The endpoints of one project.
 #[derive(Debug)]
 pub(crate) struct GitLabCore {
-    /// The webhook receiver the configuration asks for (feature `webhooks`).
-    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
-    pub http: HttpClient,
-    pub config: GitLabConfig,
+    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    pub parts: HttpParts<GitLabConfig>,
     pub ids: NumberedIds,
 }
 
 impl GitLabCore {
     pub fn new(config: GitLabConfig, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
+        let capabilities =
+            crate::backend::capabilities(config.key_variable.is_some(), config.read_variables);
+        let spec = ClientSpec {
             backend: NAME,
             service: "GitLab",
             options: config.http.clone(),
             auth: Auth::named_header("PRIVATE-TOKEN", token)?,
-            default_headers: vec![(
-                header::ACCEPT,
-                header::HeaderValue::from_static("application/json"),
-            )],
+            default_headers: ClientSpec::accept_json(),
             scheme: Arc::new(GITLAB_RATE_SCHEME),
             budget_key: BudgetKey {
                 api_url: config.api_url.to_string(),
@@ -59,20 +56,19 @@ impl GitLabCore {
                 token_fingerprint: token.fingerprint(),
             },
             budget_store: None,
-        })?;
+        };
         Ok(GitLabCore {
-            webhooks: crate::webhook::receiver(&config),
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts::new(spec, config, capabilities)?
+                .with_webhooks(crate::webhook::receiver),
         })
     }
 
     /// `{api}/api/v4/projects/{project, URL-encoded}/...`
     fn url(&self, tail: &[&str]) -> Url {
-        let mut segments = vec!["api", "v4", "projects", &self.config.project];
+        let mut segments = vec!["api", "v4", "projects", &self.parts.config.project];
         segments.extend_from_slice(tail);
-        join_path(&self.config.api_url, &segments)
+        join_path(&self.parts.config.api_url, &segments)
     }
 
     fn pipeline_url(&self, id: u64, tail: Option<&str>) -> Url {
@@ -89,9 +85,9 @@ impl GitLabCore {
         variables: &[Variable<'_>],
         key: Option<&str>,
     ) -> Result<u64> {
-        let op = Operation::new("trigger", format!("project {}", self.config.project));
+        let op = Operation::new("trigger", format!("project {}", self.parts.config.project));
         let body = CreatePipeline {
-            git_ref: &self.config.git_ref,
+            git_ref: &self.parts.config.git_ref,
             variables,
         };
         let body = serde_json::to_vec(&body).map_err(|e| Error::InvalidRequest {
@@ -104,9 +100,10 @@ impl GitLabCore {
                 .map(|p| p.id)
                 .ok_or_else(|| op.protocol("the created pipeline has no numeric id", None))
         };
-        let refused = |reply: &Reply| create_error(reply, &op, &self.config);
+        let refused = |reply: &Reply| create_error(reply, &op, &self.parts.config);
         let lookup = key.map(|key| move || self.find_by_key(key));
-        self.http
+        self.parts
+            .client
             .create(&op, &request, decode, refused, lookup)
             .await
     }
@@ -116,14 +113,14 @@ impl GitLabCore {
     pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
         let op = Operation::new(
             "idempotency lookup",
-            format!("project {}", self.config.project),
+            format!("project {}", self.parts.config.project),
         );
         let mut url = self.url(&["pipelines"]);
         url.query_pairs_mut()
             .append_pair("name", &pipeline_name(key))
             .append_pair("source", "api")
             .append_pair("per_page", "100");
-        let list: Vec<Value> = self.http.fetch(&op, &Request::get(url)).await?;
+        let list: Vec<Value> = self.parts.client.fetch(&op, &Request::get(url)).await?;
         let pipelines: Option<Vec<Pipeline>> = list.iter().map(Pipeline::from_json).collect();
         let pipelines = pipelines.ok_or_else(|| {
             op.protocol(
@@ -139,7 +136,8 @@ impl GitLabCore {
     pub async fn get_pipeline(&self, id: &BuildId, pipeline_id: u64) -> Result<Pipeline> {
         let op = Operation::new("status", id.as_str());
         let value: Value = self
-            .http
+            .parts
+            .client
             .fetch(&op, &Request::get(self.pipeline_url(pipeline_id, None)))
             .await?;
         let pipeline = Pipeline::from_json(&value)
@@ -156,7 +154,8 @@ impl GitLabCore {
     /// `GET .../pipelines/{id}/variables`: `[{key, variable_type, value}]`.
     pub async fn pipeline_variables(&self, id: &BuildId, pipeline_id: u64) -> Result<Value> {
         let op = Operation::new("variables", id.as_str());
-        self.http
+        self.parts
+            .client
             .fetch(
                 &op,
                 &Request::get(self.pipeline_url(pipeline_id, Some("variables"))),
@@ -169,7 +168,8 @@ impl GitLabCore {
         let op = Operation::new("jobs", id.as_str());
         let mut url = self.pipeline_url(pipeline_id, Some("jobs"));
         url.query_pairs_mut().append_pair("per_page", "100");
-        self.http
+        self.parts
+            .client
             .fetch_decoded(&op, &Request::get(url), decode_jobs_response)
             .await
     }
@@ -188,7 +188,10 @@ impl GitLabCore {
                 Some("failed" | "canceled")
             ))
         };
-        self.http.act(&op, &request, refused, took_effect).await
+        self.parts
+            .client
+            .act(&op, &request, refused, took_effect)
+            .await
     }
 
     /// `POST .../pipelines/{id}/cancel`: GitLab answers 200 whatever the state, with the
@@ -196,7 +199,7 @@ impl GitLabCore {
     pub async fn cancel_pipeline(&self, id: &BuildId, pipeline_id: u64) -> Result<Pipeline> {
         let op = Operation::new("cancel", id.as_str());
         let request = Request::new(Method::POST, self.pipeline_url(pipeline_id, Some("cancel")));
-        let value: Value = self.http.fetch(&op, &request).await?;
+        let value: Value = self.parts.client.fetch(&op, &request).await?;
         Pipeline::from_json(&value).ok_or_else(|| {
             op.protocol(
                 "the cancelled pipeline is not an object with a numeric id",

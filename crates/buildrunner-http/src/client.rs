@@ -41,6 +41,17 @@ pub struct ClientSpec {
     pub budget_store: Option<Arc<dyn BudgetStore>>,
 }
 
+impl ClientSpec {
+    /// The [`default_headers`](ClientSpec::default_headers) of a plain JSON API:
+    /// `Accept: application/json`.
+    pub fn accept_json() -> Vec<(HeaderName, HeaderValue)> {
+        vec![(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        )]
+    }
+}
+
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {

@@ -49,11 +49,13 @@ pub use options::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, HttpOptionKeys, HttpOptions, UnknownKeys,
     non_empty,
 };
-pub use parameters::{CountsAs, KeyedTrigger, ParameterKeys, keyed_trigger, put_metadata, sq};
+pub use parameters::{
+    CountsAs, KeyedTrigger, ParameterKeys, keyed_capabilities, keyed_trigger, put_metadata, sq,
+};
 pub use rate::{BudgetKey, BudgetStore, RateObservation, RateScheme};
 pub use reply::{Operation, Reply, human_message};
 pub use retried::{RETRIED_CAPACITY, RETRIED_TTL, RETRY_PENDING_KEY, RetriedBuilds};
-pub use runner::{HttpBackend, HttpRunner};
+pub use runner::{HttpBackend, HttpParts, HttpRunner};
 pub use token::Token;
 
 /// Re-exported so backends name the same types the client uses.

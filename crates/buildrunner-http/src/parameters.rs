@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use buildrunner_api::{Result, TriggerRequest};
+use buildrunner_api::{Capabilities, Result, TriggerRequest};
 use serde::Deserialize;
 
 use crate::HttpOptionKeys;
@@ -39,6 +39,15 @@ pub struct ParameterKeys {
     /// The shared options; after the two keys above, so it refuses only what is left over.
     #[serde(flatten)]
     pub http: HttpOptionKeys,
+}
+
+/// `declared`, with `idempotent_trigger` only when `key` names the parameter a trigger stamps
+/// its key into: a CI that keeps no key of its own finds a repeated trigger only through it.
+pub fn keyed_capabilities(declared: Capabilities, key: Option<&str>) -> Capabilities {
+    Capabilities {
+        idempotent_trigger: key.is_some(),
+        ..declared
+    }
 }
 
 /// What a trigger sends as its key, or the build an earlier trigger with the same key made.

@@ -12,7 +12,7 @@ use buildrunner_api::{
     Result, TriggerRequest, WebhookReceiver, status_each,
 };
 
-use crate::{HttpClient, RetriedBuilds};
+use crate::{ClientSpec, HttpClient, RetriedBuilds};
 
 /// One CI's calls: what an HTTP backend writes. [`HttpRunner`] makes a [`BuildRunner`] of it.
 #[async_trait]
@@ -40,17 +40,13 @@ pub trait HttpBackend: Debug + Send + Sync + Sized + 'static {
     /// variable that is wrong or missing.
     fn read_queue(queue: &QueueConfig) -> Result<(Self::Config, Self::Credential)>;
 
-    /// The configuration it runs with.
-    fn config(&self) -> &Self::Config;
+    /// Its configuration, client, capabilities and webhook receiver, held together.
+    fn parts(&self) -> &HttpParts<Self::Config>;
 
-    /// The client its calls go through.
-    fn client(&self) -> &HttpClient;
-
-    /// See [`BuildRunner::capabilities`].
-    fn capabilities(&self) -> Capabilities;
-
-    /// See [`BuildRunner::webhooks`].
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver>;
+    /// See [`BuildRunner::capabilities`]; by default those its parts were made with.
+    fn capabilities(&self) -> Capabilities {
+        self.parts().capabilities
+    }
 
     /// Looks the idempotency key up, then creates a build for `queue`; the runner calls it
     /// holding the key. See [`BuildRunner::trigger`].
@@ -91,6 +87,50 @@ pub trait HttpBackend: Debug + Send + Sync + Sized + 'static {
             backend: Self::NAME,
             operation: "retry_failed",
         })
+    }
+}
+
+/// What every HTTP backend holds besides its CI's own state, in one struct so the runner
+/// reads it the same way from each: the configuration, the client its requests go through,
+/// what it declares it can do and the webhook receiver the configuration asks for.
+#[derive(Debug)]
+pub struct HttpParts<C> {
+    /// The configuration it runs with.
+    pub config: C,
+    /// The client its calls go through.
+    pub client: HttpClient,
+    /// What it declares, for this configuration (keys on or off, say).
+    pub capabilities: Capabilities,
+    /// The receiver of its CI's webhooks: `None` when the configuration has no secret for
+    /// them, or the backend reads none.
+    pub webhooks: Option<Box<dyn WebhookReceiver>>,
+}
+
+impl<C> HttpParts<C> {
+    /// The parts of a backend running with `config` and declaring `capabilities`: a client
+    /// made from `spec`, and no webhook receiver.
+    ///
+    /// # Errors
+    ///
+    /// What [`HttpClient::new`] refuses: [`Error::Configuration`].
+    pub fn new(spec: ClientSpec, config: C, capabilities: Capabilities) -> Result<Self> {
+        Ok(HttpParts {
+            config,
+            client: HttpClient::new(spec)?,
+            capabilities,
+            webhooks: None,
+        })
+    }
+
+    /// The same parts with the receiver `receiver` makes of the configuration (`None` when it
+    /// asks for none).
+    #[must_use]
+    pub fn with_webhooks(
+        mut self,
+        receiver: impl FnOnce(&C) -> Option<Box<dyn WebhookReceiver>>,
+    ) -> Self {
+        self.webhooks = receiver(&self.config);
+        self
     }
 }
 
@@ -136,7 +176,7 @@ impl<B: HttpBackend> HttpRunner<B> {
 
     /// The configuration this runner uses.
     pub fn config(&self) -> &B::Config {
-        self.backend.config()
+        &self.backend.parts().config
     }
 
     /// The queue it creates builds for.
@@ -156,12 +196,12 @@ impl<B: HttpBackend> BuildRunner for HttpRunner<B> {
     }
 
     fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.backend.webhooks()
+        self.backend.parts().webhooks.as_deref()
     }
 
     async fn trigger(&self, request: &TriggerRequest) -> Result<BuildId> {
         let trigger = || self.backend.trigger(&self.queue, request);
-        let client = self.backend.client();
+        let client = &self.backend.parts().client;
         client
             .with_key_held(request.idempotency_key(), trigger)
             .await

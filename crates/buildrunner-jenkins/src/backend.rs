@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildReport, Capabilities, Error, JobReport, QueueConfig, Result, TriggerRequest,
-    WebhookReceiver,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, KeyedTrigger, Token, keyed_trigger};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner, KeyedTrigger, Token, keyed_trigger};
 
 use crate::core::{CancelItem, JenkinsCore};
 use crate::model::{
@@ -64,7 +63,7 @@ enum Located {
 impl Jenkins {
     /// The form body of a trigger: the `SQ_*` parameters, the key, the extras, `delay=0sec`.
     fn form(&self, queue: &str, request: &TriggerRequest, key: Option<&str>) -> Vec<u8> {
-        let config = &self.core.config;
+        let config = &self.core.parts.config;
         let mut form = String::new();
         let mut pairs = buildrunner_http::form_urlencoded::Serializer::new(&mut form);
         pairs.append_pair(PARAM_BASE_URIS, &request.base_uris_json());
@@ -151,23 +150,8 @@ impl HttpBackend for Jenkins {
         JenkinsConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &JenkinsConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            idempotent_trigger: self.core.config.key_parameter.is_some(),
-            ..CAPABILITIES
-        }
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        self.core.webhooks.as_deref()
+    fn parts(&self) -> &HttpParts<JenkinsConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
@@ -175,7 +159,7 @@ impl HttpBackend for Jenkins {
         core.ensure_parameters_declared().await?;
         // A key (or a fresh dispatch id) on every request: Jenkins merges queued items whose
         // parameters are equal.
-        let keys_on = core.config.key_parameter.is_some();
+        let keys_on = core.parts.config.key_parameter.is_some();
         let find = |key: String| async move { core.find_by_key(&key).await };
         let key = match keyed_trigger(keys_on, request, find).await? {
             KeyedTrigger::Found(queue_id) => return Ok(core.ids.format(queue_id)),
@@ -192,7 +176,7 @@ impl HttpBackend for Jenkins {
         let queue_id = self.core.ids.parse(id)?;
         Ok(match self.locate(id, queue_id).await? {
             Located::Queued(report) => report,
-            Located::Started(build) => build.report(queue_id, self.core.config.unstable),
+            Located::Started(build) => build.report(queue_id, self.core.parts.config.unstable),
         })
     }
 

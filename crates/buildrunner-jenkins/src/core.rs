@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use buildrunner_api::{BuildId, Error, JobReport, Result};
 use buildrunner_http::rate::{BudgetKey, PROXY_LIMITS_ONLY};
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, Operation, Reply, Request, StatusCode, Token, Url,
-    header, join_path,
+    Auth, ClientSpec, HttpParts, Method, Operation, Reply, Request, StatusCode, Token, Url, header,
+    join_path, keyed_capabilities,
 };
 use serde_json::Value;
 
@@ -59,10 +59,8 @@ pub(crate) enum CancelItem {
 /// The endpoints of one job.
 #[derive(Debug)]
 pub(crate) struct JenkinsCore {
-    /// The webhook receiver the configuration asks for (feature `webhooks`).
-    pub webhooks: Option<Box<dyn buildrunner_api::WebhookReceiver>>,
-    pub http: HttpClient,
-    pub config: JenkinsConfig,
+    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    pub parts: HttpParts<JenkinsConfig>,
     pub ids: buildrunner_http::NumberedIds,
     numbers: Mutex<BuildNumbers>,
     /// Set once the job was seen to declare every parameter a trigger sends.
@@ -71,15 +69,13 @@ pub(crate) struct JenkinsCore {
 
 impl JenkinsCore {
     pub fn new(config: JenkinsConfig, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
+        let capabilities = keyed_capabilities(crate::CAPABILITIES, config.key_parameter.as_deref());
+        let spec = ClientSpec {
             backend: NAME,
             service: "Jenkins",
             options: config.http.clone(),
             auth: Auth::basic(&config.user, token)?,
-            default_headers: vec![(
-                header::ACCEPT,
-                header::HeaderValue::from_static("application/json"),
-            )],
+            default_headers: ClientSpec::accept_json(),
             scheme: Arc::new(PROXY_LIMITS_ONLY),
             budget_key: BudgetKey {
                 api_url: config.url.to_string(),
@@ -87,12 +83,11 @@ impl JenkinsCore {
                 token_fingerprint: token.fingerprint(),
             },
             budget_store: None,
-        })?;
+        };
         Ok(JenkinsCore {
-            webhooks: crate::webhook::receiver(&config),
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts::new(spec, config, capabilities)?
+                .with_webhooks(crate::webhook::receiver),
             numbers: Mutex::new(BuildNumbers::default()),
             parameters_declared: tokio::sync::OnceCell::new(),
         })
@@ -100,17 +95,17 @@ impl JenkinsCore {
 
     /// `{root}job/{a}/job/{b}/...{tail}`, each name one encoded segment.
     fn job_url(&self, tail: &[&str]) -> Url {
-        let mut segments = Vec::with_capacity(self.config.job.len() * 2 + tail.len());
-        for name in &self.config.job {
+        let mut segments = Vec::with_capacity(self.parts.config.job.len() * 2 + tail.len());
+        for name in &self.parts.config.job {
             segments.push("job");
             segments.push(name.as_str());
         }
         segments.extend_from_slice(tail);
-        join_path(&self.config.url, &segments)
+        join_path(&self.parts.config.url, &segments)
     }
 
     fn root_url(&self, segments: &[&str]) -> Url {
-        join_path(&self.config.url, segments)
+        join_path(&self.parts.config.url, segments)
     }
 
     /// The build page of build `number`, under the configured root (Jenkins' own urls may
@@ -146,13 +141,20 @@ impl JenkinsCore {
 
     /// `GET /job/{path}/api/json?tree=property[parameterDefinitions[name]]`.
     async fn check_parameters(&self) -> Result<()> {
-        let op = Operation::new("parameter check", format!("job {}", self.config.job_path()));
+        let op = Operation::new(
+            "parameter check",
+            format!("job {}", self.parts.config.job_path()),
+        );
         let mut url = self.job_url(&["api", "json"]);
         url.query_pairs_mut()
             .append_pair("tree", "property[parameterDefinitions[name]]");
-        let reply = self.http.idempotent(&op, &Request::get(url)).await?;
+        let reply = self
+            .parts
+            .client
+            .idempotent(&op, &Request::get(url))
+            .await?;
         if reply.status == StatusCode::NOT_FOUND {
-            return Err(not_found(&self.config));
+            return Err(not_found(&self.parts.config));
         }
         let job: Value = reply.success(&op)?.decode(&op)?;
         let declared: Vec<&str> = job
@@ -164,7 +166,7 @@ impl JenkinsCore {
             .flatten()
             .filter_map(|d| d.get("name")?.as_str())
             .collect();
-        let wanted = self.config.parameter_names();
+        let wanted = self.parts.config.parameter_names();
         let missing: Vec<&str> = wanted
             .into_iter()
             .filter(|n| !declared.contains(n))
@@ -177,7 +179,7 @@ impl JenkinsCore {
                 "job {:?} does not declare the string parameter(s) {}, and Jenkins drops \
                  undeclared parameters silently; declare them (a Pipeline that declares its \
                  parameters only in its Jenkinsfile has them after its first run: run it once)",
-                self.config.job_path(),
+                self.parts.config.job_path(),
                 missing.join(", ")
             ),
         })
@@ -188,7 +190,8 @@ impl JenkinsCore {
     /// that stays unknown is settled by looking the key up, never by triggering blindly again.
     pub async fn build_with_parameters(&self, form: &[u8], key: Option<&str>) -> Result<u64> {
         const ANSWERS: &[StatusCode] = &[StatusCode::SEE_OTHER];
-        let op = Operation::new("trigger", format!("job {}", self.config.job_path()));
+        let HttpParts { config, client, .. } = &self.parts;
+        let op = Operation::new("trigger", format!("job {}", config.job_path()));
         let request = Request::new(Method::POST, self.job_url(&["buildWithParameters"]))
             .form(form)
             .answered_by(ANSWERS);
@@ -216,34 +219,32 @@ impl JenkinsCore {
                 )
             })
         };
-        let refused = |reply: &Reply| trigger_error(reply, &op, &self.config);
+        let refused = |reply: &Reply| trigger_error(reply, &op, config);
         let lookup = key.map(|key| move || self.find_by_key(key));
-        self.http
-            .create(&op, &request, decode, refused, lookup)
-            .await
+        client.create(&op, &request, decode, refused, lookup).await
     }
 
     /// The queue item of the build whose key parameter is `key`: among this job's queued
     /// items, then among its last 100 builds (the lowest queue id when there are several).
     pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
-        let Some(name) = self.config.key_parameter.as_deref() else {
+        let Some(name) = self.parts.config.key_parameter.as_deref() else {
             return Ok(None);
         };
         let op = Operation::new(
             "idempotency lookup",
-            format!("job {}", self.config.job_path()),
+            format!("job {}", self.parts.config.job_path()),
         );
         let mut url = self.root_url(&["queue", "api", "json"]);
         url.query_pairs_mut().append_pair(
             "tree",
             "items[id,task[url],actions[parameters[name,value]]]",
         );
-        let queue: Value = self.http.fetch(&op, &Request::get(url)).await?;
+        let queue: Value = self.parts.client.fetch(&op, &Request::get(url)).await?;
         let items = queue
             .get("items")
             .and_then(Value::as_array)
             .ok_or_else(|| op.protocol("the queue has no items array", None))?;
-        let ours = self.config.job_url_path();
+        let ours = self.parts.config.job_url_path();
         let queued = items
             .iter()
             .filter_map(QueueItem::from_json)
@@ -279,9 +280,9 @@ impl JenkinsCore {
     async fn recent_builds(&self, op: &Operation, tree: &str) -> Result<Vec<Build>> {
         let mut url = self.job_url(&["api", "json"]);
         url.query_pairs_mut().append_pair("tree", tree);
-        let reply = self.http.idempotent(op, &Request::get(url)).await?;
+        let reply = self.parts.client.idempotent(op, &Request::get(url)).await?;
         if reply.status == StatusCode::NOT_FOUND {
-            return Err(not_found(&self.config));
+            return Err(not_found(&self.parts.config));
         }
         let job: Value = reply.success(op)?.decode(op)?;
         let builds = job.get("builds").and_then(Value::as_array).ok_or_else(|| {
@@ -305,7 +306,11 @@ impl JenkinsCore {
             "tree",
             "id,why,blocked,buildable,stuck,cancelled,executable[number,url],task[url],actions[parameters[name,value]]",
         );
-        let reply = self.http.idempotent(&op, &Request::get(url)).await?;
+        let reply = self
+            .parts
+            .client
+            .idempotent(&op, &Request::get(url))
+            .await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -350,7 +355,7 @@ impl JenkinsCore {
             "tree",
             "number,url,building,result,queueId,actions[_class,waitingForInput,parameters[name,value]]",
         );
-        let value: Value = self.http.fetch(&op, &Request::get(url)).await?;
+        let value: Value = self.parts.client.fetch(&op, &Request::get(url)).await?;
         let build = Build::from_json(&value)
             .ok_or_else(|| op.protocol("the build is not an object with a numeric number", None))?;
         if build.number != number {
@@ -367,13 +372,17 @@ impl JenkinsCore {
     pub async fn stages(&self, id: &BuildId, number: u64) -> Result<Vec<JobReport>> {
         let op = Operation::new("jobs", id.as_str());
         let url = self.job_url(&[&number.to_string(), "wfapi", "describe"]);
-        let reply = self.http.idempotent(&op, &Request::get(url)).await?;
+        let reply = self
+            .parts
+            .client
+            .idempotent(&op, &Request::get(url))
+            .await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
         let reply = reply.success(&op)?;
         let page = self.build_page(number);
-        decode_stages_response(&reply.body, Some(&page), self.config.unstable)
+        decode_stages_response(&reply.body, Some(&page), self.parts.config.unstable)
             .map_err(|e| op.protocol(e, None))
     }
 
@@ -384,7 +393,8 @@ impl JenkinsCore {
         url.query_pairs_mut()
             .append_pair("id", &queue_id.to_string());
         let reply = self
-            .http
+            .parts
+            .client
             .idempotent(&op, &Request::new(Method::POST, url))
             .await?;
         match reply.status {
@@ -394,8 +404,8 @@ impl JenkinsCore {
                 message: format!(
                     "{}: user {:?} may not cancel queued items of job {:?} (HTTP 422)",
                     op.describe(),
-                    self.config.user,
-                    self.config.job_path()
+                    self.parts.config.user,
+                    self.parts.config.job_path()
                 ),
             }),
             _ => Err(post_error(&reply, &op)),
@@ -408,7 +418,8 @@ impl JenkinsCore {
         let op = Operation::new("cancel", id.as_str());
         let url = self.job_url(&[&number.to_string(), "stop"]);
         let reply = self
-            .http
+            .parts
+            .client
             .idempotent(&op, &Request::new(Method::POST, url))
             .await?;
         match reply.status {

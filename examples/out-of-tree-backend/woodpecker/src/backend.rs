@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use buildrunner_api::{
     BuildId, BuildMetadata, BuildReport, BuildStatus, Capabilities, Error, QueueConfig, Result,
-    TriggerRequest, WebhookReceiver,
+    TriggerRequest,
 };
-use buildrunner_http::{HttpBackend, HttpClient, HttpRunner, Token, dispatch_id};
+use buildrunner_http::{HttpBackend, HttpParts, HttpRunner, Token, dispatch_id};
 
 use crate::core::{Core, CreatePipeline, Pipeline};
 use crate::{KEY_VARIABLE, NAME, WoodpeckerConfig};
@@ -76,20 +76,8 @@ impl HttpBackend for Woodpecker {
         WoodpeckerConfig::from_queue(queue)
     }
 
-    fn config(&self) -> &WoodpeckerConfig {
-        &self.core.config
-    }
-
-    fn client(&self) -> &HttpClient {
-        &self.core.http
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
-        None
+    fn parts(&self) -> &HttpParts<WoodpeckerConfig> {
+        &self.core.parts
     }
 
     async fn trigger(&self, queue: &str, request: &TriggerRequest) -> Result<BuildId> {
@@ -112,7 +100,7 @@ impl HttpBackend for Woodpecker {
             variables.insert("SQ_METADATA", metadata);
         }
         let body = CreatePipeline {
-            branch: &self.core.config.branch,
+            branch: &self.core.parts.config.branch,
             variables,
         };
         let number = self.core.create(&body, &key).await?;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use buildrunner_api::{BuildId, Result};
 use buildrunner_http::rate::{Answered, BudgetKey, HeaderScheme, retry_after};
 use buildrunner_http::{
-    Auth, ClientSpec, HttpClient, Method, NumberedIds, Operation, Reply, Request, StatusCode,
-    Token, Url, join_path,
+    Auth, ClientSpec, HttpClient, HttpParts, Method, NumberedIds, Operation, Reply, Request,
+    StatusCode, Token, Url, join_path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,14 +44,14 @@ pub(crate) struct Pipeline {
 
 #[derive(Debug)]
 pub(crate) struct Core {
-    pub http: HttpClient,
-    pub config: WoodpeckerConfig,
+    /// Its configuration and client; Woodpecker's webhooks are not read.
+    pub parts: HttpParts<WoodpeckerConfig>,
     pub ids: NumberedIds,
 }
 
 impl Core {
     pub fn new(config: WoodpeckerConfig, token: &Token) -> Result<Self> {
-        let http = HttpClient::new(ClientSpec {
+        let spec = ClientSpec {
             backend: NAME,
             service: "Woodpecker",
             options: config.http.clone(),
@@ -64,31 +64,34 @@ impl Core {
                 token_fingerprint: token.fingerprint(),
             },
             budget_store: None,
-        })?;
+        };
         Ok(Core {
-            http,
             ids: config.ids(),
-            config,
+            parts: HttpParts::new(spec, config, crate::CAPABILITIES)?,
         })
     }
 
     fn url(&self, tail: &[&str]) -> Url {
-        let repo = self.config.repo_id.to_string();
+        let repo = self.parts.config.repo_id.to_string();
         let mut segments = vec!["api", "repos", repo.as_str(), "pipelines"];
         segments.extend_from_slice(tail);
-        join_path(&self.config.api_url, &segments)
+        join_path(&self.parts.config.api_url, &segments)
     }
 
     /// Creates a pipeline; an unknown outcome is settled by looking `key` up.
     pub async fn create(&self, body: &CreatePipeline<'_>, key: &str) -> Result<u64> {
-        let op = Operation::new("trigger", format!("repository {}", self.config.repo_id));
+        let op = Operation::new(
+            "trigger",
+            format!("repository {}", self.parts.config.repo_id),
+        );
         let body = serde_json::to_vec(body)
             .map_err(|e| op.protocol("the pipeline request cannot be encoded", Some(e)))?;
         let request = Request::new(Method::POST, self.url(&[])).json(&body);
         let decode = |reply: &Reply| reply.decode::<Pipeline>(&op).map(|p| p.number);
         let refused = |reply: &Reply| reply.error(&op);
         let lookup = Some(move || self.find_by_key(key));
-        self.http
+        self.parts
+            .client
             .create(&op, &request, decode, refused, lookup)
             .await
     }
@@ -97,13 +100,13 @@ impl Core {
     pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
         let op = Operation::new(
             "idempotency lookup",
-            format!("repository {}", self.config.repo_id),
+            format!("repository {}", self.parts.config.repo_id),
         );
         let mut url = self.url(&[]);
         url.query_pairs_mut()
             .append_pair("page", "1")
             .append_pair("perPage", "50");
-        let pipelines: Vec<Pipeline> = self.http.fetch(&op, &Request::get(url)).await?;
+        let pipelines: Vec<Pipeline> = self.parts.client.fetch(&op, &Request::get(url)).await?;
         Ok(pipelines
             .iter()
             .filter(|p| p.variables.get(KEY_VARIABLE).map(String::as_str) == Some(key))
@@ -114,7 +117,8 @@ impl Core {
     pub async fn get(&self, id: &BuildId, number: u64) -> Result<Pipeline> {
         let op = Operation::new("status", id.as_str());
         let pipeline: Pipeline = self
-            .http
+            .parts
+            .client
             .fetch(&op, &Request::get(self.url(&[&number.to_string()])))
             .await?;
         if pipeline.number != number {
@@ -131,7 +135,7 @@ impl Core {
     pub async fn cancel(&self, id: &BuildId, number: u64) -> Result<bool> {
         let op = Operation::new("cancel", id.as_str());
         let request = Request::new(Method::POST, self.url(&[&number.to_string(), "cancel"]));
-        let reply = self.http.idempotent(&op, &request).await?;
+        let reply = self.parts.client.idempotent(&op, &request).await?;
         match reply.status {
             status if status.is_success() => Ok(true),
             StatusCode::BAD_REQUEST => Ok(false),
