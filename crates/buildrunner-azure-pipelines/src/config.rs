@@ -111,15 +111,17 @@ impl AzurePipelinesConfig {
         Ok(AzurePipelinesConfig { api_url, ..self })
     }
 
+    /// The pipeline as errors and ids name it: `{organization}/{project}/{pipeline_id}`.
+    pub fn pipeline_path(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.organization, self.project, self.pipeline_id
+        )
+    }
+
     /// The ids of this pipeline's runs: `{organization}/{project}/{pipeline_id}/{run_id}`.
     pub fn ids(&self) -> NumberedIds {
-        NumberedIds::new(
-            format!(
-                "{}/{}/{}",
-                self.organization, self.project, self.pipeline_id
-            ),
-            "acme/app/4/11",
-        )
+        NumberedIds::new(self.pipeline_path(), "acme/app/4/11")
     }
 
     /// The id of run `run_id`.

@@ -22,7 +22,7 @@ const API_VERSION: &str = "7.1";
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct AzureCore {
-    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    /// Its configuration, client, capabilities and webhook receiver (feature `webhooks`).
     pub parts: HttpParts<AzurePipelinesConfig>,
     pub ids: buildrunner_http::NumberedIds,
 }
@@ -78,12 +78,7 @@ impl AzureCore {
     pub async fn find_by_key(&self, key: &str) -> Result<Option<u64>> {
         let op = Operation::new(
             "idempotency lookup",
-            format!(
-                "pipeline {}/{}/{}",
-                self.parts.config.organization,
-                self.parts.config.project,
-                self.parts.config.pipeline_id
-            ),
+            format!("pipeline {}", self.parts.config.pipeline_path()),
         );
         let mut url = self.url(&["build", "builds"]);
         url.query_pairs_mut()
@@ -110,12 +105,7 @@ impl AzureCore {
     ) -> Result<u64> {
         let op = Operation::new(
             "trigger",
-            format!(
-                "pipeline {}/{}/{}",
-                self.parts.config.organization,
-                self.parts.config.project,
-                self.parts.config.pipeline_id
-            ),
+            format!("pipeline {}", self.parts.config.pipeline_path()),
         );
         let body = json!({
             "resources": {"repositories": {"self": {"refName": self.parts.config.git_ref}}},

@@ -20,7 +20,7 @@ use buildrunner_http::Token;
 /// The endpoints of one pipeline.
 #[derive(Debug)]
 pub(crate) struct BuildkiteCore {
-    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    /// Its configuration, client, capabilities and webhook receiver (feature `webhooks`).
     pub parts: HttpParts<BuildkiteConfig>,
     pub ids: NumberedIds,
     builds_url: Url,

@@ -54,7 +54,7 @@ struct DispatchBody<'a> {
 /// The endpoints of one workflow.
 #[derive(Debug)]
 pub(crate) struct GitHubCore {
-    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    /// Its configuration, client, capabilities and webhook receiver (feature `webhooks`).
     pub parts: HttpParts<GitHubActionsConfig>,
     pub ids: NumberedIds,
     etags: EtagCache,

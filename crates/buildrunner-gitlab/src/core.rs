@@ -34,7 +34,7 @@ struct CreatePipeline<'a> {
 /// The endpoints of one project.
 #[derive(Debug)]
 pub(crate) struct GitLabCore {
-    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    /// Its configuration, client, capabilities and webhook receiver (feature `webhooks`).
     pub parts: HttpParts<GitLabConfig>,
     pub ids: NumberedIds,
 }

@@ -59,7 +59,7 @@ pub(crate) enum CancelItem {
 /// The endpoints of one job.
 #[derive(Debug)]
 pub(crate) struct JenkinsCore {
-    /// Its configuration, client and webhook receiver (feature `webhooks`).
+    /// Its configuration, client, capabilities and webhook receiver (feature `webhooks`).
     pub parts: HttpParts<JenkinsConfig>,
     pub ids: buildrunner_http::NumberedIds,
     numbers: Mutex<BuildNumbers>,
