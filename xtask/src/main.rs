@@ -192,7 +192,7 @@ fn bench(args: &[String]) -> Result<(), String> {
             "--platform" => {
                 let name = rest
                     .next()
-                    .ok_or("--platform needs buildkite, github-actions or gitlab")?;
+                    .ok_or("--platform needs the name of a platform the bench measures")?;
                 forwarded.push(arg.clone());
                 forwarded.push(name.clone());
             }
