@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use azure_pipelines_emulator::{Emulated, Emulator, EmulatorConfig, RateLimit};
 use buildrunner_api::{BuildRunner, BuildStatus, Change, Error, TriggerRequest};
 use buildrunner_azure_pipelines::{AzurePipelinesConfig, AzurePipelinesRunner, Token};
-use buildrunner_testkit::{request, trailing_number, wait_for};
+use buildrunner_testkit::{final_status, request, trailing_number, trigger};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -31,27 +31,12 @@ fn runner(config: AzurePipelinesConfig) -> AzurePipelinesRunner {
 async fn markers_drive_the_build_and_an_approval_wait_is_never_green() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(config(&emulator));
-    let pass = runner.trigger(&request("https://x/1")).await.unwrap();
-    let fail = runner
-        .trigger(&request("https://x/2?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
-    let hang = runner
-        .trigger(&request("https://x/3?buildrunner-outcome=hang"))
-        .await
-        .unwrap();
-    let block = runner
-        .trigger(&request("https://x/4?buildrunner-outcome=block"))
-        .await
-        .unwrap();
-    assert_eq!(
-        wait_for(&runner, &pass, BuildStatus::is_terminal).await,
-        BuildStatus::Succeeded
-    );
-    assert_eq!(
-        wait_for(&runner, &fail, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    let pass = trigger(&runner, "https://x/1").await;
+    let fail = trigger(&runner, "https://x/2?buildrunner-outcome=fail").await;
+    let hang = trigger(&runner, "https://x/3?buildrunner-outcome=hang").await;
+    let block = trigger(&runner, "https://x/4?buildrunner-outcome=block").await;
+    assert_eq!(final_status(&runner, &pass).await, BuildStatus::Succeeded);
+    assert_eq!(final_status(&runner, &fail).await, BuildStatus::Failed);
     let failed_jobs = runner.jobs(&fail).await.unwrap();
     assert!(
         failed_jobs
@@ -59,10 +44,7 @@ async fn markers_drive_the_build_and_an_approval_wait_is_never_green() {
             .any(|j| j.name == "test" && j.status == BuildStatus::Failed)
     );
     runner.cancel(&hang).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &hang, BuildStatus::is_terminal).await,
-        BuildStatus::Cancelled
-    );
+    assert_eq!(final_status(&runner, &hang).await, BuildStatus::Cancelled);
     tokio::time::sleep(Duration::from_millis(150)).await;
     let waiting = runner.status(&block).await.unwrap();
     assert_eq!(
@@ -72,10 +54,7 @@ async fn markers_drive_the_build_and_an_approval_wait_is_never_green() {
     );
     assert_eq!(waiting.metadata["azure_status"], "inProgress");
     runner.cancel(&block).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &block, BuildStatus::is_terminal).await,
-        BuildStatus::Cancelled
-    );
+    assert_eq!(final_status(&runner, &block).await, BuildStatus::Cancelled);
     // A cancel of a completed build sends nothing after its read.
     emulator.clear_requests();
     runner.cancel(&pass).await.unwrap();
@@ -91,19 +70,10 @@ async fn markers_drive_the_build_and_an_approval_wait_is_never_green() {
 async fn a_flaky_runs_failed_jobs_are_rerun_in_the_same_run() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(config(&emulator));
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=flaky"))
-        .await
-        .unwrap();
-    assert_eq!(
-        wait_for(&runner, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    let id = trigger(&runner, "https://x/1?buildrunner-outcome=flaky").await;
+    assert_eq!(final_status(&runner, &id).await, BuildStatus::Failed);
     runner.retry_failed(&id).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Succeeded
-    );
+    assert_eq!(final_status(&runner, &id).await, BuildStatus::Succeeded);
     let run = emulator.run_snapshot(trailing_number(&id)).unwrap();
     assert_eq!((run.retries, run.result.as_deref()), (1, Some("succeeded")));
     assert_eq!(emulator.run_count(), 1, "the same run, not a new one");
@@ -157,10 +127,7 @@ async fn delays_near_the_limit_are_waited_out_before_azure_blocks() {
         .await
         .unwrap();
     let runner = runner(config(&emulator));
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=hang"))
-        .await
-        .unwrap();
+    let id = trigger(&runner, "https://x/1?buildrunner-outcome=hang").await;
     let started = Instant::now();
     for _ in 0..18 {
         assert!(!runner.status(&id).await.unwrap().status.is_terminal());

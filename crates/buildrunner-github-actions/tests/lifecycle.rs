@@ -13,7 +13,7 @@ use github_actions_emulator::{
     DispatchMode, Emulated, Emulator, EmulatorConfig, RateLimit, Timings,
 };
 
-use buildrunner_testkit::{request, trailing_number, wait_for};
+use buildrunner_testkit::{final_status, request, trailing_number, trigger, wait_for};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -36,32 +36,17 @@ fn runner(emulator: &Emulator) -> GitHubActionsRunner {
 async fn markers_drive_the_run_and_block_waits_for_an_approval_until_cancelled() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(&emulator);
-    let pass = runner.trigger(&request("https://x/1")).await.unwrap();
-    let fail = runner
-        .trigger(&request("https://x/2?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
-    let block = runner
-        .trigger(&request("https://x/3?buildrunner-outcome=block"))
-        .await
-        .unwrap();
-    assert_eq!(
-        wait_for(&runner, &pass, BuildStatus::is_terminal).await,
-        BuildStatus::Succeeded
-    );
-    assert_eq!(
-        wait_for(&runner, &fail, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    let pass = trigger(&runner, "https://x/1").await;
+    let fail = trigger(&runner, "https://x/2?buildrunner-outcome=fail").await;
+    let block = trigger(&runner, "https://x/3?buildrunner-outcome=block").await;
+    assert_eq!(final_status(&runner, &pass).await, BuildStatus::Succeeded);
+    assert_eq!(final_status(&runner, &fail).await, BuildStatus::Failed);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let waiting = runner.status(&block).await.unwrap();
     assert_eq!(waiting.status, BuildStatus::Accepted);
     assert_eq!(waiting.metadata["github_status"], "waiting");
     runner.cancel(&block).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &block, BuildStatus::is_terminal).await,
-        BuildStatus::Cancelled
-    );
+    assert_eq!(final_status(&runner, &block).await, BuildStatus::Cancelled);
     // The dispatch carried the contract's inputs, and the run-name rule named its key.
     let snapshot = emulator.run(trailing_number(&fail)).unwrap();
     assert_eq!(
@@ -77,20 +62,14 @@ async fn markers_drive_the_run_and_block_waits_for_an_approval_until_cancelled()
 async fn a_rerun_keeps_the_id_and_status_follows_the_latest_attempt() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(&emulator);
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
+    let id = trigger(&runner, "https://x/1?buildrunner-outcome=fail").await;
     wait_for(&runner, &id, BuildStatus::is_terminal).await;
     let client = reqwest_free_rerun(&emulator, trailing_number(&id)).await;
     assert_eq!(client, 201);
     let report = runner.status(&id).await.unwrap();
     assert_eq!(report.metadata["github_run_attempt"], "2");
     assert!(!report.status.is_terminal(), "{report:?}");
-    assert_eq!(
-        wait_for(&runner, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    assert_eq!(final_status(&runner, &id).await, BuildStatus::Failed);
 }
 
 /// Asks the emulator for a re-run over plain HTTP, as a person in the Actions tab would.
@@ -126,7 +105,7 @@ async fn unchanged_polls_cost_no_rate_limit() {
     .await
     .unwrap();
     let runner = runner(&emulator);
-    let id = runner.trigger(&request("https://x/1")).await.unwrap();
+    let id = trigger(&runner, "https://x/1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     // Two requests of the five are spent (dispatch, first poll); the rest are 304s.
     for _ in 0..50 {
@@ -151,8 +130,8 @@ async fn both_kinds_of_older_enterprise_server_find_the_run_by_its_key() {
             .await
             .unwrap();
         let runner = runner(&emulator);
-        let first = runner.trigger(&request("https://x/1")).await.unwrap();
-        let second = runner.trigger(&request("https://x/2")).await.unwrap();
+        let first = trigger(&runner, "https://x/1").await;
+        let second = trigger(&runner, "https://x/2").await;
         assert_ne!(first, second);
         assert_eq!(emulator.run_count(), 2, "{mode:?}: one run per trigger");
         let snapshot = emulator.run(trailing_number(&second)).unwrap();

@@ -11,7 +11,7 @@ use buildrunner_api::{BuildRunner, BuildStatus, Change, Error, TriggerRequest};
 use buildrunner_gitlab::{GitLabConfig, GitLabRunner, Token};
 use gitlab_emulator::{Emulated, Emulator, EmulatorConfig, RateLimit};
 
-use buildrunner_testkit::{request, trailing_number, wait_for};
+use buildrunner_testkit::{final_status, request, trailing_number, trigger};
 
 const TOKEN: &str = "lifecycle-token";
 
@@ -30,32 +30,14 @@ fn runner(emulator: &Emulator, read_variables: bool) -> GitLabRunner {
 async fn markers_drive_the_pipeline_and_a_manual_one_is_never_green_nor_cancelled() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(&emulator, false);
-    let pass = runner.trigger(&request("https://x/1")).await.unwrap();
-    let fail = runner
-        .trigger(&request("https://x/2?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
-    let hang = runner
-        .trigger(&request("https://x/3?buildrunner-outcome=hang"))
-        .await
-        .unwrap();
-    let block = runner
-        .trigger(&request("https://x/4?buildrunner-outcome=block"))
-        .await
-        .unwrap();
-    assert_eq!(
-        wait_for(&runner, &pass, BuildStatus::is_terminal).await,
-        BuildStatus::Succeeded
-    );
-    assert_eq!(
-        wait_for(&runner, &fail, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    let pass = trigger(&runner, "https://x/1").await;
+    let fail = trigger(&runner, "https://x/2?buildrunner-outcome=fail").await;
+    let hang = trigger(&runner, "https://x/3?buildrunner-outcome=hang").await;
+    let block = trigger(&runner, "https://x/4?buildrunner-outcome=block").await;
+    assert_eq!(final_status(&runner, &pass).await, BuildStatus::Succeeded);
+    assert_eq!(final_status(&runner, &fail).await, BuildStatus::Failed);
     runner.cancel(&hang).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &hang, BuildStatus::is_terminal).await,
-        BuildStatus::Cancelled
-    );
+    assert_eq!(final_status(&runner, &hang).await, BuildStatus::Cancelled);
     tokio::time::sleep(Duration::from_millis(150)).await;
     let manual = runner.status(&block).await.unwrap();
     assert_eq!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use buildrunner_api::{BuildRunner, BuildStatus, Error};
 use buildrunner_jenkins::{JenkinsConfig, JenkinsRunner, Token};
-use buildrunner_testkit::{request, trailing_number, wait_for};
+use buildrunner_testkit::{final_status, request, trailing_number, trigger};
 use jenkins_emulator::{Emulated, Emulator, EmulatorConfig, JenkinsConfig as _, Timings};
 
 const TOKEN: &str = "lifecycle-token";
@@ -47,7 +47,7 @@ async fn a_queued_poll_costs_one_request_and_a_started_one_costs_one_after_the_f
         .await
         .unwrap();
     let runner = runner(config(&emulator));
-    let id = runner.trigger(&request("https://x/1")).await.unwrap();
+    let id = trigger(&runner, "https://x/1").await;
     emulator.clear_requests();
     assert_eq!(
         runner.status(&id).await.unwrap().status,
@@ -71,10 +71,7 @@ async fn a_queued_poll_costs_one_request_and_a_started_one_costs_one_after_the_f
         BuildStatus::Running
     );
     assert_eq!(gets(&emulator), 1, "then the build alone");
-    assert_eq!(
-        wait_for(&runner, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Succeeded
-    );
+    assert_eq!(final_status(&runner, &id).await, BuildStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -88,10 +85,7 @@ async fn a_build_is_followed_across_its_queue_items_expiry() {
         ));
     let emulator = Emulator::start(config_).await.unwrap();
     let first = runner(config(&emulator));
-    let id = first
-        .trigger(&request("https://x/1?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
+    let id = trigger(&first, "https://x/1?buildrunner-outcome=fail").await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let queue_id = trailing_number(&id);
     // The item is gone: a fresh runner (a restart, no cache) finds the build by its queueId.
@@ -109,10 +103,7 @@ async fn a_build_is_followed_across_its_queue_items_expiry() {
         ]
     );
     assert_eq!(emulator.requests()[0].status, 404);
-    assert_eq!(
-        wait_for(&fresh, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Failed
-    );
+    assert_eq!(final_status(&fresh, &id).await, BuildStatus::Failed);
     let failed = fresh.jobs(&id).await.unwrap();
     assert!(
         failed
@@ -131,8 +122,8 @@ async fn identical_queued_triggers_are_merged_into_one_item() {
     let mut unkeyed = config(&emulator);
     unkeyed.key_parameter = None;
     let runner = runner(unkeyed);
-    let first = runner.trigger(&request("https://x/same")).await.unwrap();
-    let second = runner.trigger(&request("https://x/same")).await.unwrap();
+    let first = trigger(&runner, "https://x/same").await;
+    let second = trigger(&runner, "https://x/same").await;
     assert_eq!(first, second);
     let item = emulator.item(trailing_number(&first)).unwrap();
     assert_eq!((item.merged, emulator.item_count()), (1, 1));
@@ -145,8 +136,8 @@ async fn identical_queued_triggers_are_merged_into_one_item() {
     assert_eq!(statuses, [201, 303]);
     // With keys (the default) each request carries its own, so nothing is merged.
     let keyed = self::runner(config(&emulator));
-    let a = keyed.trigger(&request("https://x/same")).await.unwrap();
-    let b = keyed.trigger(&request("https://x/same")).await.unwrap();
+    let a = trigger(&keyed, "https://x/same").await;
+    let b = trigger(&keyed, "https://x/same").await;
     assert_ne!(a, b);
 }
 
@@ -154,10 +145,7 @@ async fn identical_queued_triggers_are_merged_into_one_item() {
 async fn an_input_wait_is_never_green_and_a_cancel_stops_it() {
     let emulator = Emulator::start(EmulatorConfig::new(TOKEN)).await.unwrap();
     let runner = runner(config(&emulator));
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=block"))
-        .await
-        .unwrap();
+    let id = trigger(&runner, "https://x/1?buildrunner-outcome=block").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let waiting = runner.status(&id).await.unwrap();
     assert_eq!(waiting.status, BuildStatus::Running);
@@ -165,17 +153,14 @@ async fn an_input_wait_is_never_green_and_a_cancel_stops_it() {
     let stages = runner.jobs(&id).await.unwrap();
     assert_eq!(stages.last().map(|s| s.name.as_str()), Some("approval"));
     runner.cancel(&id).await.unwrap();
-    assert_eq!(
-        wait_for(&runner, &id, BuildStatus::is_terminal).await,
-        BuildStatus::Cancelled
-    );
+    assert_eq!(final_status(&runner, &id).await, BuildStatus::Cancelled);
     assert!(emulator.item(trailing_number(&id)).unwrap().stopped);
     // A queued item is taken out of the queue instead.
     let slow = Emulator::start(EmulatorConfig::new(TOKEN).with_timings(slow()))
         .await
         .unwrap();
     let runner = self::runner(config(&slow));
-    let queued = runner.trigger(&request("https://x/2")).await.unwrap();
+    let queued = trigger(&runner, "https://x/2").await;
     runner.cancel(&queued).await.unwrap();
     assert_eq!(
         runner.status(&queued).await.unwrap().status,

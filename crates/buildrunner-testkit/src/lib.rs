@@ -32,6 +32,19 @@ pub async fn wait_for(
     panic!("{id} never got there");
 }
 
+/// Triggers a build of one head change of `uri`; panics on a refusal.
+pub async fn trigger(runner: &dyn BuildRunner, uri: &str) -> BuildId {
+    match runner.trigger(&request(uri)).await {
+        Ok(id) => id,
+        Err(e) => panic!("the trigger of {uri} was refused: {e}"),
+    }
+}
+
+/// The status `id` ends with: [`wait_for`] until it is terminal.
+pub async fn final_status(runner: &dyn BuildRunner, id: &BuildId) -> BuildStatus {
+    wait_for(runner, id, BuildStatus::is_terminal).await
+}
+
 /// The number an id of the `{prefix}/{number}` form ends with.
 pub fn trailing_number(id: &BuildId) -> u64 {
     id.as_str().rsplit('/').next().unwrap().parse().unwrap()

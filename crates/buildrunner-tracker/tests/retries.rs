@@ -9,7 +9,7 @@ use std::time::Duration;
 use buildkite_emulator::{Emulated, Emulator, EmulatorConfig, Timings};
 use buildrunner_api::{BuildRunner, BuildStatus};
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
-use buildrunner_testkit::request;
+use buildrunner_testkit::trigger;
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use tokio::sync::mpsc::Receiver;
 
@@ -72,10 +72,7 @@ fn retries_sent(emulator: &Emulator) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_build_is_retried_once_and_its_verdict_is_green_under_the_same_id() {
     let (emulator, runner) = started(Timings::default()).await;
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=flaky"))
-        .await
-        .unwrap();
+    let id = trigger(&*runner, "https://x/1?buildrunner-outcome=flaky").await;
     let (tracker, mut events) = Tracker::start(runner, options(2));
     tracker.follow(id.clone());
     let seen = until_verdict(&mut events).await;
@@ -107,10 +104,7 @@ async fn a_flaky_build_is_retried_once_and_its_verdict_is_green_under_the_same_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_that_keeps_failing_is_retried_n_times_then_fails_with_its_failed_jobs() {
     let (emulator, runner) = started(Timings::default()).await;
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
+    let id = trigger(&*runner, "https://x/1?buildrunner-outcome=fail").await;
     let (tracker, mut events) = Tracker::start(runner, options(2));
     tracker.follow(id.clone());
     let seen = until_verdict(&mut events).await;
@@ -146,10 +140,7 @@ async fn a_build_that_keeps_failing_is_retried_n_times_then_fails_with_its_faile
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retries_a_failed_verdict_still_names_its_failed_job_with_one_jobs_read() {
     let (emulator, runner) = started(Timings::default()).await;
-    let id = runner
-        .trigger(&request("https://x/1?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
+    let id = trigger(&*runner, "https://x/1?buildrunner-outcome=fail").await;
     let (tracker, mut events) = Tracker::start(runner, options(0));
     tracker.follow(id);
     let seen = until_verdict(&mut events).await;
@@ -174,7 +165,7 @@ async fn a_build_still_queued_at_its_start_deadline_is_reported_and_cancelled() 
         Duration::from_millis(20),
     );
     let (_emulator, runner) = started(queued_long).await;
-    let id = runner.trigger(&request("https://x/1")).await.unwrap();
+    let id = trigger(&*runner, "https://x/1").await;
     let options = TrackerOptions {
         start_deadline: Some(Duration::from_millis(150)),
         cancel_on_start_deadline: true,

@@ -10,7 +10,7 @@ use buildkite_emulator::{Emulated, Emulator, EmulatorConfig};
 use buildrunner_api::{BuildId, BuildRunner, BuildStatus};
 use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, Token};
 use buildrunner_noop::NoopRunner;
-use buildrunner_testkit::request;
+use buildrunner_testkit::{request, trigger};
 use buildrunner_tracker::{Intervals, Tracker, TrackerEvent, TrackerOptions};
 use tokio::sync::mpsc::Receiver;
 
@@ -37,15 +37,9 @@ async fn next(events: &mut Receiver<TrackerEvent>) -> TrackerEvent {
 async fn verdicts_arrive_once_and_finished_builds_are_no_longer_followed() {
     let noop = Arc::new(NoopRunner::new());
     let runner: Arc<dyn BuildRunner> = noop.clone();
-    let pass = runner.trigger(&request("https://x/1")).await.unwrap();
-    let fail = runner
-        .trigger(&request("https://x/2?buildrunner-outcome=fail"))
-        .await
-        .unwrap();
-    let hang = runner
-        .trigger(&request("https://x/3?buildrunner-outcome=hang"))
-        .await
-        .unwrap();
+    let pass = trigger(&*runner, "https://x/1").await;
+    let fail = trigger(&*runner, "https://x/2?buildrunner-outcome=fail").await;
+    let hang = trigger(&*runner, "https://x/3?buildrunner-outcome=hang").await;
     let (tracker, mut events) = Tracker::start(Arc::clone(&runner), quick(10));
     for id in [&pass, &fail, &hang] {
         tracker.follow(id.clone());
