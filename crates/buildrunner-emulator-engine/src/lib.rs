@@ -9,7 +9,9 @@
 //! implements [`Platform`] (the gate's hooks) and [`Emulation`] (state, routes), and
 //! optionally [`WebhookSource`].
 //!
-//! It depends on no buildrunner crate: the emulators fake the CI, not us.
+//! Of buildrunner it depends on `buildrunner-api` alone, for the outcome markers ([`Outcome`],
+//! [`MARKER`]): they are our contract, and the fakes read them as the noop backend does. It
+//! knows no backend and no HTTP client: the emulators fake the CI, not us.
 
 mod basic;
 mod binary;
@@ -30,12 +32,13 @@ use std::time::Instant;
 
 pub use basic::{basic_authorization, basic_password};
 pub use binary::{Binary, serve_main};
+pub use buildrunner_api::outcome::{MARKER, Outcome};
 /// Re-exported so a platform's binary derives its own flags with the same clap.
 pub use clap;
 pub use config::EmulatorConfig;
 pub use emulator::{Emulation, Emulator};
 pub use faults::{Fault, FaultQueue, FaultTarget};
-pub use lifecycle::{JobPhase, Lifecycle, MARKER, Outcome, Phase, Requested, Timings};
+pub use lifecycle::{JobPhase, Lifecycle, Phase, Requested, Timings};
 pub use log::{LoggedRequest, RequestLog};
 pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};

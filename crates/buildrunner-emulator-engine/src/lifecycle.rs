@@ -2,42 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use buildrunner_api::outcome::Outcome;
 use serde_json::Value;
-
-/// How a build asked for by outcome markers ends.
-///
-/// The same markers as `buildrunner_api::outcome::Outcome`, read on the CI's side: the
-/// engine depends on no buildrunner crate (it fakes the CI, not us), so it keeps its own
-/// enum, without `trigger-error` (a refused create, [`Requested::TriggerError`], is no build).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// No marker (or `pass`): the build succeeds.
-    Pass,
-    /// `fail`: the build fails in the second half of its run.
-    Fail,
-    /// `hang`: the build runs until cancelled.
-    Hang,
-    /// `block`: the build runs, then waits for a person forever.
-    Block,
-    /// `flaky`: the test job fails on the first attempt and passes once retried.
-    Flaky,
-    /// `status-error`: every read of the build answers 500.
-    StatusError,
-}
-
-impl Outcome {
-    /// The marker token.
-    pub fn token(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::Hang => "hang",
-            Outcome::Block => "block",
-            Outcome::Flaky => "flaky",
-            Outcome::StatusError => "status-error",
-        }
-    }
-}
 
 /// What the markers in a build's head URIs ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +16,6 @@ pub enum Requested {
     Unknown(String),
 }
 
-/// The text that introduces a marker in a URI.
-pub const MARKER: &str = "buildrunner-outcome=";
-
 impl Requested {
     /// The first marker of `head_uris_json` (a JSON array of strings, the `SQ_HEAD_URIS`
     /// contract) decides; no marker, or text that is not such an array, is a passing build.
@@ -60,25 +23,12 @@ impl Requested {
         let uris: Vec<String> = head_uris_json
             .and_then(|text| serde_json::from_str(text).ok())
             .unwrap_or_default();
-        for uri in &uris {
-            if let Some(start) = uri.find(MARKER) {
-                let rest = &uri[start + MARKER.len()..];
-                let end = rest
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-                    .unwrap_or(rest.len());
-                return match &rest[..end] {
-                    "pass" => Requested::Build(Outcome::Pass),
-                    "fail" => Requested::Build(Outcome::Fail),
-                    "hang" => Requested::Build(Outcome::Hang),
-                    "block" => Requested::Build(Outcome::Block),
-                    "flaky" => Requested::Build(Outcome::Flaky),
-                    "status-error" => Requested::Build(Outcome::StatusError),
-                    "trigger-error" => Requested::TriggerError,
-                    other => Requested::Unknown(other.to_owned()),
-                };
-            }
+        // The api's reading of the markers, so the fakes and the noop backend agree.
+        match Outcome::from_uris(uris.iter().map(String::as_str)) {
+            Ok(Outcome::TriggerError) => Requested::TriggerError,
+            Ok(outcome) => Requested::Build(outcome),
+            Err(unknown) => Requested::Unknown(unknown.token),
         }
-        Requested::Build(Outcome::Pass)
     }
 
     /// The same, for a JSON value that should hold that text.
@@ -149,6 +99,12 @@ impl Phase {
 }
 
 /// One build's life: when it started, how it ends, whether it was cancelled.
+///
+/// Its [`Outcome`] sets the course: `pass` (and `status-error`, whose reads the platform
+/// answers with 500) runs and passes; `fail` fails in the second half of its run; `hang` runs
+/// until cancelled; `block` runs, then waits for a person forever; `flaky` fails its first
+/// attempt's test job and passes once retried. `trigger-error` asks for no build at all
+/// ([`Requested::TriggerError`]); a lifecycle made with it anyway fails.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// When the current attempt started.
@@ -206,9 +162,13 @@ impl Lifecycle {
         }
         match self.effective_outcome() {
             Outcome::Hang => Phase::Running,
-            Outcome::Fail if age < timings.queued + timings.running / 2 => Phase::Running,
-            Outcome::Fail if age < finished => Phase::Failing,
-            Outcome::Fail => Phase::Failed,
+            // A `trigger-error` build is never made (`Requested::TriggerError`); one made
+            // anyway fails, never passes.
+            Outcome::Fail | Outcome::TriggerError if age < timings.queued + timings.running / 2 => {
+                Phase::Running
+            }
+            Outcome::Fail | Outcome::TriggerError if age < finished => Phase::Failing,
+            Outcome::Fail | Outcome::TriggerError => Phase::Failed,
             _ if age < finished => Phase::Running,
             Outcome::Block => Phase::Blocked,
             Outcome::Pass | Outcome::StatusError | Outcome::Flaky => Phase::Passed,
@@ -356,6 +316,7 @@ mod tests {
         assert_eq!(at(Outcome::Fail, 200), Phase::Failed);
         assert_eq!(at(Outcome::Hang, 10_000), Phase::Running);
         assert_eq!(at(Outcome::Block, 10_000), Phase::Blocked);
+        assert_eq!(at(Outcome::TriggerError, 200), Phase::Failed, "never green");
         let mut life = Lifecycle::new(Outcome::Hang);
         let now = life.started + Duration::from_millis(50);
         life.cancel(now);
