@@ -8,21 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use azure_pipelines_emulator::{Emulator, EmulatorConfig};
-use buildrunner_azure_pipelines::{
-    AzurePipelinesConfig, AzurePipelinesRunner, CAPABILITIES, NAME, Token,
-};
+use buildrunner_azure_pipelines::{AzurePipelines, AzurePipelinesConfig, CAPABILITIES, NAME};
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
+    EmulatedBackend, LiveHarness, Suite, Timing, live_vars, started, token_runners,
 };
 
 const EMULATOR_TOKEN: &str = "conformance-token";
-
-fn runners(config: AzurePipelinesConfig, token: &str) -> Result<RunnerFactory, String> {
-    let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(runner_factory(move || {
-        AzurePipelinesRunner::new("conformance", config.clone(), token.clone())
-    }))
-}
 
 const EMULATED: EmulatedBackend = EmulatedBackend {
     backend: NAME,
@@ -40,7 +31,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
             .and_then(|c| c.with_api_url(api_url))
             .map_err(|e| e.to_string())?;
         config.http = http;
-        runners(config, EMULATOR_TOKEN)
+        token_runners::<AzurePipelines>(config, EMULATOR_TOKEN)
     },
     id_prefix: "acme/Platform Team/4",
 };
@@ -67,7 +58,7 @@ fn live_harness() -> Result<LiveHarness, String> {
             concurrency: 5,
         },
         id_prefix: format!("{organization}/{project}/{pipeline}"),
-        runners: runners(config, &token)?,
+        runners: token_runners::<AzurePipelines>(config, &token)?,
     })
 }
 

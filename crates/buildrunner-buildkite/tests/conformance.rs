@@ -9,21 +9,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use buildkite_emulator::{Emulator, EmulatorConfig};
-use buildrunner_buildkite::{BuildkiteConfig, BuildkiteRunner, CAPABILITIES, NAME, Token};
+use buildrunner_buildkite::{Buildkite, BuildkiteConfig, CAPABILITIES, NAME};
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
+    EmulatedBackend, LiveHarness, Suite, Timing, live_vars, started, token_runners,
 };
 use buildrunner_http::HttpOptions;
 
 const EMULATOR_TOKEN: &str = "conformance-token";
-
-/// Runners of `config` that authenticate with `token`.
-fn runners(config: BuildkiteConfig, token: &str) -> Result<RunnerFactory, String> {
-    let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(runner_factory(move || {
-        BuildkiteRunner::new("conformance", config.clone(), token.clone())
-    }))
-}
 
 /// A runner configuration on the emulator at `api_url`.
 fn emulator_config(api_url: &str, http: HttpOptions) -> Result<BuildkiteConfig, String> {
@@ -42,7 +34,9 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     start_emulator: || {
         Box::pin(async { started(Emulator::start(EmulatorConfig::new(EMULATOR_TOKEN)).await) })
     },
-    runners: |api_url, http| runners(emulator_config(api_url, http)?, EMULATOR_TOKEN),
+    runners: |api_url, http| {
+        token_runners::<Buildkite>(emulator_config(api_url, http)?, EMULATOR_TOKEN)
+    },
     id_prefix: "acme/conformance",
 };
 
@@ -58,7 +52,7 @@ const EMULATED_GRAPHQL: EmulatedBackend = EmulatedBackend {
                 })
         });
         config.graphql_url = Some(graphql.map_err(|e| e.to_string())?);
-        runners(config, EMULATOR_TOKEN)
+        token_runners::<Buildkite>(config, EMULATOR_TOKEN)
     },
     ..EMULATED
 };
@@ -80,7 +74,7 @@ fn live_harness() -> Result<LiveHarness, String> {
             concurrency: 10,
         },
         id_prefix: format!("{}/{}", config.organization, config.pipeline),
-        runners: runners(config, &token)?,
+        runners: token_runners::<Buildkite>(config, &token)?,
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use buildrunner_api::{BuildId, BuildRunner, Capabilities};
 use buildrunner_emulator_engine::Emulated;
-use buildrunner_http::HttpOptions;
+use buildrunner_http::{HttpBackend, HttpOptions, HttpRunner, Token};
 
 use crate::faults::{FaultEnvironment, FaultHarness};
 use crate::{Environment, Harness, RunnerEnvironment, Timing, malformed_path_ids};
@@ -81,6 +81,31 @@ pub fn runner_factory<R: BuildRunner + 'static>(
             .map(|runner| Arc::new(runner) as Arc<dyn BuildRunner>)
             .map_err(|e| e.to_string())
     })
+}
+
+/// A [`RunnerFactory`] of the HTTP backend `B`: runners for the queue `conformance`, each with
+/// `config` and `credential`.
+pub fn http_runners<B>(config: B::Config, credential: B::Credential) -> RunnerFactory
+where
+    B: HttpBackend,
+    B::Config: Clone + 'static,
+    B::Credential: Clone + Send + Sync + 'static,
+{
+    runner_factory(move || HttpRunner::<B>::new("conformance", config.clone(), credential.clone()))
+}
+
+/// [`http_runners`] of a backend that authenticates with a [`Token`].
+///
+/// # Errors
+///
+/// `token` is not a usable token (empty, or not a header value), as text.
+pub fn token_runners<B>(config: B::Config, token: &str) -> Result<RunnerFactory, String>
+where
+    B: HttpBackend<Credential = Token>,
+    B::Config: Clone + 'static,
+{
+    let token = Token::new(token).map_err(|e| e.to_string())?;
+    Ok(http_runners::<B>(config, token))
 }
 
 /// An id of the `{prefix}/{number}` shape that names no build.

@@ -35,7 +35,8 @@ use buildrunner_api::{BuildId, BuildRunner, Capabilities};
 pub use checks::CHECKS;
 pub use emulated::{
     BoxFuture, EmulatedBackend, EmulatorHarness, LiveHarness, RunnerFactory, StartedEmulator,
-    emulator_http_options, live_vars, runner_factory, started, unknown_path_id,
+    emulator_http_options, http_runners, live_vars, runner_factory, started, token_runners,
+    unknown_path_id,
 };
 pub use suite::{BACKEND_VAR, FAULT_MATRIX_TRIAL, LIVE_VAR, REPORT_DIR_VAR, Suite};
 

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, http_runners, live_vars, started,
 };
 use buildrunner_github_actions::{
-    CAPABILITIES, Credentials, GitHubActionsConfig, GitHubActionsRunner, NAME, Token,
+    CAPABILITIES, Credentials, GitHubActions, GitHubActionsConfig, NAME, Token,
 };
 use github_actions_emulator::{Emulator, EmulatorConfig};
 
@@ -20,9 +20,7 @@ const EMULATOR_TOKEN: &str = "conformance-token";
 /// Runners of `config`, each with its own credentials from `token`.
 fn runners(config: GitHubActionsConfig, token: &str) -> Result<RunnerFactory, String> {
     let credentials = Credentials::Token(Token::new(token).map_err(|e| e.to_string())?);
-    Ok(runner_factory(move || {
-        GitHubActionsRunner::new("conformance", config.clone(), credentials.clone())
-    }))
+    Ok(http_runners::<GitHubActions>(config, credentials))
 }
 
 const EMULATED: EmulatedBackend = EmulatedBackend {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use buildrunner_api::Capabilities;
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
+    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, started, token_runners,
 };
-use buildrunner_gitlab::{CAPABILITIES, GitLabConfig, GitLabRunner, NAME, Token};
+use buildrunner_gitlab::{CAPABILITIES, GitLab, GitLabConfig, NAME};
 use gitlab_emulator::{Emulator, EmulatorConfig};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
@@ -24,10 +24,7 @@ const HARNESS_CAPABILITIES: Capabilities = Capabilities {
 
 fn runners(mut config: GitLabConfig, token: &str) -> Result<RunnerFactory, String> {
     config.read_variables = true;
-    let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(runner_factory(move || {
-        GitLabRunner::new("conformance", config.clone(), token.clone())
-    }))
+    token_runners::<GitLab>(config, token)
 }
 
 const EMULATED: EmulatedBackend = EmulatedBackend {

@@ -8,19 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use buildrunner_conformance::{
-    EmulatedBackend, LiveHarness, RunnerFactory, Suite, Timing, live_vars, runner_factory, started,
+    EmulatedBackend, LiveHarness, Suite, Timing, live_vars, started, token_runners,
 };
-use buildrunner_jenkins::{CAPABILITIES, JenkinsConfig, JenkinsRunner, NAME, Token};
+use buildrunner_jenkins::{CAPABILITIES, Jenkins, JenkinsConfig, NAME};
 use jenkins_emulator::{Emulator, EmulatorConfig};
 
 const EMULATOR_TOKEN: &str = "conformance-token";
-
-fn runners(config: JenkinsConfig, token: &str) -> Result<RunnerFactory, String> {
-    let token = Token::new(token).map_err(|e| e.to_string())?;
-    Ok(runner_factory(move || {
-        JenkinsRunner::new("conformance", config.clone(), token.clone())
-    }))
-}
 
 const EMULATED: EmulatedBackend = EmulatedBackend {
     backend: NAME,
@@ -37,7 +30,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
         let mut config = JenkinsConfig::new(api_url, "platform/conformance", "buildrunner")
             .map_err(|e| e.to_string())?;
         config.http = http;
-        runners(config, EMULATOR_TOKEN)
+        token_runners::<Jenkins>(config, EMULATOR_TOKEN)
     },
     id_prefix: "platform/conformance/queue",
 };
@@ -60,7 +53,7 @@ fn live_harness() -> Result<LiveHarness, String> {
             concurrency: 5,
         },
         id_prefix: format!("{job}/queue"),
-        runners: runners(config, &token)?,
+        runners: token_runners::<Jenkins>(config, &token)?,
     })
 }
 

@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use buildrunner_conformance::{EmulatedBackend, Suite, runner_factory, started};
-use buildrunner_woodpecker::{CAPABILITIES, NAME, Token, WoodpeckerConfig, WoodpeckerRunner};
+use buildrunner_conformance::{EmulatedBackend, Suite, started, token_runners};
+use buildrunner_woodpecker::{CAPABILITIES, NAME, Woodpecker, WoodpeckerConfig};
 use woodpecker_emulator::{Emulator, EmulatorConfig};
 
 const TOKEN: &str = "conformance-token";
@@ -23,10 +23,7 @@ const EMULATED: EmulatedBackend = EmulatedBackend {
     runners: |api_url, http| {
         let mut config = WoodpeckerConfig::new(REPO_ID, api_url).map_err(|e| e.to_string())?;
         config.http = http;
-        let token = Token::new(TOKEN).map_err(|e| e.to_string())?;
-        Ok(runner_factory(move || {
-            WoodpeckerRunner::new("conformance", config.clone(), token.clone())
-        }))
+        token_runners::<Woodpecker>(config, TOKEN)
     },
     id_prefix: "12",
 };
