@@ -56,18 +56,18 @@ fn rate_headers(count: &WindowCount) -> Vec<(&'static str, String)> {
 
 impl Platform for State {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {
-        let valid = basic_password(headers).is_some_and(|p| p == self.config.token);
+        let valid = basic_password(headers).is_some_and(|p| p == self.common.config.token);
         (!valid).then(sign_in_page)
     }
 
     /// Near the limit Azure delays (200 with `Retry-After`), past it it blocks (429).
     fn rate_limit(&self, headers: &HeaderMap, _method: &str, _path: &str) -> RateVerdict {
         let key = basic_password(headers).unwrap_or_default();
-        let Some(count) = self.engine.count_request(&key) else {
+        let Some(count) = self.common.engine.count_request(&key) else {
             return RateVerdict::default();
         };
         let mut headers = rate_headers(&count);

@@ -1,13 +1,13 @@
 //! Runs and builds in Azure DevOps' words, and the API's answers computed from them.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use buildrunner_emulator_engine::{
-    Answer, Engine, JobPhase, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested,
-    encode_segment, iso8601,
+    Answer, JobPhase, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested, encode_segment,
+    iso8601,
 };
+use buildrunner_emulator_engine::{PlatformState, parse_path_number};
 use serde_json::{Map, Value, json};
 
 use crate::EmulatorConfig;
@@ -64,10 +64,8 @@ pub(crate) struct Inner {
 /// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
 pub struct State {
-    pub(crate) config: EmulatorConfig,
-    base_url: String,
-    pub(crate) engine: Engine,
-    inner: Mutex<Inner>,
+    /// The configuration, URL, engine and records every platform holds.
+    pub(crate) common: PlatformState<crate::AzureOptions, Inner>,
 }
 
 /// Azure's error body.
@@ -116,21 +114,14 @@ impl Run {
 impl State {
     pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         State {
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            config,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            inner: Mutex::new(Inner::default()),
+            common: PlatformState::new(config, &base_url, Inner::default()),
         }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn web_url(&self, run: &Run) -> String {
         format!(
             "{}/{}/{}/_build/results?buildId={}",
-            self.base_url,
+            self.common.base_url,
             encode_segment(&run.organization),
             encode_segment(&run.project),
             run.id
@@ -140,7 +131,7 @@ impl State {
     fn api_url(&self, run: &Run, tail: &str) -> String {
         format!(
             "{}/{}/{}/_apis/build/builds/{}{tail}",
-            self.base_url,
+            self.common.base_url,
             encode_segment(&run.organization),
             encode_segment(&run.project),
             run.id
@@ -148,7 +139,7 @@ impl State {
     }
 
     pub(crate) fn build_json(&self, run: &Run, now: Instant) -> Value {
-        let (status, result) = status_of(run.phase(&self.config, now));
+        let (status, result) = status_of(run.phase(&self.common.config, now));
         let mut build = json!({
             "_links": {
                 "self": {"href": self.api_url(run, "")},
@@ -175,7 +166,7 @@ impl State {
     }
 
     fn find<'a>(inner: &'a Inner, scope: Scope<'_>, id: &str) -> Option<&'a Run> {
-        let id = parse_number(id)?;
+        let id = parse_path_number(id)?;
         inner
             .runs
             .get(&id)
@@ -184,7 +175,7 @@ impl State {
 
     /// `POST …/_apis/pipelines/{id}/runs`.
     pub(crate) fn run(&self, scope: Scope<'_>, pipeline: &str, body: &[u8]) -> Answer {
-        let Some(pipeline_id) = parse_number(pipeline) else {
+        let Some(pipeline_id) = parse_path_number(pipeline) else {
             return error(
                 404,
                 "PipelineNotFoundException",
@@ -211,7 +202,7 @@ impl State {
         };
         let mut given = BTreeMap::new();
         for (name, value) in parameters {
-            if !self.config.platform.parameters.contains(&name) {
+            if !self.common.config.platform.parameters.contains(&name) {
                 return error(
                     400,
                     "PipelineValidationException",
@@ -251,7 +242,7 @@ impl State {
                 }
             };
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         inner.numbered += 1;
         let id = 300 + inner.runs.len() as u64 * 3 + 11;
         // The sample YAML's `name: buildrunner ${{ parameters.buildrunner_key }}`.
@@ -269,7 +260,7 @@ impl State {
             parameters: given,
             life: Lifecycle::new(outcome),
         };
-        let (state, result) = run_state_of(run.phase(&self.config, now));
+        let (state, result) = run_state_of(run.phase(&self.common.config, now));
         let answer = json!({
             "_links": {"self": {"href": self.api_url(&run, "")}, "web": {"href": self.web_url(&run)}},
             "id": id,
@@ -280,10 +271,10 @@ impl State {
             "pipeline": {"id": pipeline_id, "name": "app", "folder": "\\"},
             "templateParameters": run.parameters,
             "resources": {"repositories": {"self": {"refName": run.git_ref}}},
-            "url": format!("{}/{}/{}/_apis/pipelines/{pipeline_id}/runs/{id}", self.base_url, encode_segment(scope.organization), encode_segment(scope.project)),
+            "url": format!("{}/{}/{}/_apis/pipelines/{pipeline_id}/runs/{id}", self.common.base_url, encode_segment(scope.organization), encode_segment(scope.project)),
         });
         inner.runs.insert(id, run);
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(id);
         }
         Answer::json(200, answer)
@@ -291,7 +282,7 @@ impl State {
 
     /// `GET …/_apis/build/builds/{id}`.
     pub(crate) fn get(&self, scope: Scope<'_>, id: &str) -> Answer {
-        let inner = self.lock();
+        let inner = self.common.lock();
         match Self::find(&inner, scope, id) {
             None => error(
                 404,
@@ -310,10 +301,10 @@ impl State {
     /// `GET …/_apis/build/builds?definitions=&buildNumber=`.
     pub(crate) fn list(&self, scope: Scope<'_>, query: &Query) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let definitions: Vec<u64> = query
             .get("definitions")
-            .map(|d| d.split(',').filter_map(parse_number).collect())
+            .map(|d| d.split(',').filter_map(parse_path_number).collect())
             .unwrap_or_default();
         let builds: Vec<Value> = inner
             .runs
@@ -332,7 +323,7 @@ impl State {
     /// failed jobs.
     pub(crate) fn update(&self, scope: Scope<'_>, id: &str, query: &Query, body: &[u8]) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(run_id) = Self::find(&inner, scope, id).map(|r| r.id) else {
             return error(
                 404,
@@ -343,7 +334,7 @@ impl State {
         let Some(run) = inner.runs.get_mut(&run_id) else {
             return error(404, "BuildNotFoundException", "gone");
         };
-        let phase = run.phase(&self.config, now);
+        let phase = run.phase(&self.common.config, now);
         if query.flag("retry") {
             if !body.is_empty() {
                 return error(
@@ -384,7 +375,7 @@ impl State {
     /// `GET …/_apis/build/builds/{id}/timeline`.
     pub(crate) fn timeline(&self, scope: Scope<'_>, id: &str) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(run) = Self::find(&inner, scope, id) else {
             return error(
                 404,
@@ -394,7 +385,7 @@ impl State {
         };
         let records: Vec<Value> = run
             .life
-            .jobs(&self.config.timings, now)
+            .jobs(&self.common.config.timings, now)
             .iter()
             .enumerate()
             .map(|(index, job)| self.record(run, index, job))
@@ -438,9 +429,9 @@ impl State {
 
     /// A snapshot of run `id`.
     pub fn run_snapshot(&self, id: u64) -> Option<RunSnapshot> {
-        let inner = self.lock();
+        let inner = self.common.lock();
         let run = inner.runs.get(&id)?;
-        let (status, result) = status_of(run.phase(&self.config, Instant::now()));
+        let (status, result) = status_of(run.phase(&self.common.config, Instant::now()));
         Some(RunSnapshot {
             id,
             build_number: run.build_number.clone(),
@@ -455,17 +446,6 @@ impl State {
 
     /// How many runs exist.
     pub fn run_count(&self) -> usize {
-        self.lock().runs.len()
+        self.common.lock().runs.len()
     }
-}
-
-pub(crate) fn parse_number(text: &str) -> Option<u64> {
-    if text.is_empty()
-        || text.len() > 20
-        || !text.bytes().all(|b| b.is_ascii_digit())
-        || text.starts_with('0')
-    {
-        return None;
-    }
-    text.parse().ok()
 }

@@ -10,9 +10,9 @@ use crate::state::{State, run_state_of};
 
 impl WebhookSource for State {
     fn phase_changes(&self, now: Instant) -> Vec<Delivery> {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let mut watch = std::mem::take(&mut inner.watch);
-        let changes = watch.changes(|id| Some(inner.runs.get(id)?.phase(&self.config, now)));
+        let changes = watch.changes(|id| Some(inner.runs.get(id)?.phase(&self.common.config, now)));
         inner.watch = watch;
         changes
             .into_iter()

@@ -75,7 +75,7 @@ impl State {
                 return answer;
             }
         }
-        let inner = self.lock();
+        let inner = self.common.lock();
         let mut data = Map::new();
         let mut errors = Vec::new();
         for (alias, key) in builds {

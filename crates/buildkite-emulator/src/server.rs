@@ -37,7 +37,7 @@ pub(crate) fn routes(state: App) -> Router {
 
 impl Platform for State {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {

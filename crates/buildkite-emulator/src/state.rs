@@ -3,12 +3,13 @@
 //! log come from the shared [`buildrunner_emulator_engine`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use buildrunner_emulator_engine::PlatformState;
 use buildrunner_emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateVerdict, Requested, Timings,
-    iso8601, uuid,
+    Answer, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateVerdict, Requested, Timings, iso8601,
+    uuid,
 };
 use serde_json::{Map, Value, json};
 
@@ -76,11 +77,9 @@ pub(crate) struct Inner {
 /// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
 pub struct State {
-    config: EmulatorConfig,
+    /// The configuration, URL, engine and records every platform holds.
+    pub(crate) common: PlatformState<crate::BuildkiteOptions, Inner>,
     pub(crate) timings: Timings,
-    base_url: String,
-    pub(crate) engine: Engine,
-    inner: Mutex<Inner>,
     /// GraphQL's complexity points, per organization.
     pub(crate) graphql_points: Mutex<buildrunner_emulator_engine::RateWindows>,
 }
@@ -91,27 +90,20 @@ impl State {
     pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         State {
             timings: config.timings,
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
             graphql_points: Mutex::new(buildrunner_emulator_engine::RateWindows::new(
                 config.platform.graphql_rate_limit,
             )),
-            config,
-            base_url,
-            inner: Mutex::new(Inner::default()),
+            common: PlatformState::new(config, &base_url, Inner::default()),
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub(crate) fn token(&self) -> &str {
-        &self.config.token
+        &self.common.config.token
     }
 
     /// Counts a request against its organization's window, with Buildkite's headers.
     pub(crate) fn rate_limit(&self, organization: &str) -> RateVerdict {
-        let Some(count) = self.engine.count_request(organization) else {
+        let Some(count) = self.common.engine.count_request(organization) else {
             return RateVerdict::default();
         };
         let reset = count.reset_secs();
@@ -137,7 +129,7 @@ impl State {
     pub(crate) fn web_url(&self, organization: &str, pipeline: &str, number: u64) -> String {
         format!(
             "{}/{organization}/{pipeline}/builds/{number}",
-            self.base_url
+            self.common.base_url
         )
     }
 
@@ -182,7 +174,7 @@ impl State {
         let web_url = self.web_url(organization, pipeline, build.number);
         let api_url = format!(
             "{}/v2/organizations/{organization}/pipelines/{pipeline}/builds/{}",
-            self.base_url, build.number
+            self.common.base_url, build.number
         );
         let mut object = json!({
             "id": build.uuid,
@@ -221,7 +213,7 @@ impl State {
             object["jobs"] = Value::Array(self.jobs_json(&web_url, build, now));
         }
         if include_pipeline {
-            object["pipeline"] = pipeline_json(&self.base_url, organization, pipeline);
+            object["pipeline"] = pipeline_json(&self.common.base_url, organization, pipeline);
         }
         object
     }
@@ -278,7 +270,7 @@ impl State {
                 );
             }
         };
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let pipeline_state = inner
             .pipelines
             .entry((organization.to_owned(), pipeline.to_owned()))
@@ -309,7 +301,7 @@ impl State {
             true,
         );
         pipeline_state.builds.insert(number, build);
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             let key = (organization.to_owned(), pipeline.to_owned(), number);
             inner.watch.watch(key);
         }
@@ -324,7 +316,7 @@ impl State {
         query: &Query,
     ) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(build) = find(&inner, organization, pipeline, number) else {
             return message(404, "No build found");
         };
@@ -422,7 +414,7 @@ impl State {
         }
         let build_phase = phases.first().map_or(Phase::Queued, |j| j.phase);
         let listed = jobs.len();
-        for shard in listed..self.config.platform.jobs_per_build {
+        for shard in listed..self.common.config.platform.jobs_per_build {
             jobs.push(job_json(
                 web_url,
                 build,
@@ -443,7 +435,7 @@ impl State {
         job: &str,
     ) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
             return message(404, "No build found");
         };
@@ -476,7 +468,7 @@ impl State {
 
     pub(crate) fn cancel(&self, organization: &str, pipeline: &str, number: &str) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(build) = find_mut(&mut inner, organization, pipeline, number) else {
             return message(404, "No build found");
         };
@@ -527,7 +519,7 @@ impl State {
         let include_pipeline = !query.flag("exclude_pipeline");
 
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let matching: Vec<&Build> = inner
             .pipelines
             .get(&(organization.to_owned(), pipeline.to_owned()))
@@ -543,7 +535,7 @@ impl State {
             .filter(|b| branches.is_empty() || branches.contains(&b.branch.as_str()))
             .filter(|b| states.is_empty() || states.contains(&self.raw_state(b, now).0))
             .collect();
-        let (page, link) = query.paginate(matching, &self.base_url, path);
+        let (page, link) = query.paginate(matching, &self.common.base_url, path);
         let body: Vec<Value> = page
             .iter()
             .map(|b| {
@@ -576,7 +568,7 @@ impl State {
         state: &str,
         blocked: bool,
     ) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         match find_mut(&mut inner, organization, pipeline, &number.to_string()) {
             Some(build) => {
                 build.forced = Some((state.to_owned(), blocked));
@@ -605,7 +597,7 @@ impl State {
 
     /// A snapshot of one build, as the API would report it now.
     pub fn build(&self, organization: &str, pipeline: &str, number: u64) -> Option<BuildSnapshot> {
-        let inner = self.lock();
+        let inner = self.common.lock();
         let build = find(&inner, organization, pipeline, &number.to_string())?;
         Some(self.snapshot_of(build, Instant::now()))
     }
@@ -613,7 +605,7 @@ impl State {
     /// Snapshots of every build of a pipeline, oldest first.
     pub fn builds(&self, organization: &str, pipeline: &str) -> Vec<BuildSnapshot> {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         inner
             .pipelines
             .get(&(organization.to_owned(), pipeline.to_owned()))
@@ -628,7 +620,12 @@ impl State {
 
     /// How many builds exist across every pipeline.
     pub fn build_count(&self) -> usize {
-        self.lock().pipelines.values().map(|p| p.builds.len()).sum()
+        self.common
+            .lock()
+            .pipelines
+            .values()
+            .map(|p| p.builds.len())
+            .sum()
     }
 }
 

@@ -22,7 +22,7 @@ fn event(phase: Phase) -> Option<&'static str> {
 
 impl WebhookSource for State {
     fn phase_changes(&self, now: Instant) -> Vec<Delivery> {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let mut watch = std::mem::take(&mut inner.watch);
         let changes = watch.changes(|key| Some(inner.build(key)?.phase(&self.timings, now)));
         inner.watch = watch;

@@ -24,6 +24,7 @@ mod query;
 mod rate;
 mod segment;
 mod server;
+mod state;
 mod time;
 mod webhooks;
 
@@ -42,8 +43,9 @@ pub use lifecycle::{JobPhase, Lifecycle, Phase, Requested, Timings};
 pub use log::{LoggedRequest, RequestLog};
 pub use query::Query;
 pub use rate::{RateLimit, RateWindows, WindowCount};
-pub use segment::{decode_segment, encode_segment};
+pub use segment::{decode_segment, encode_segment, parse_path_number};
 pub use server::{Answer, Platform, RateVerdict, serve};
+pub use state::PlatformState;
 pub use time::{iso8601, parse_iso8601};
 pub use webhooks::{
     Delivery, PhaseWatch, WEBHOOK_TICK, WebhookCounts, WebhookFaults, WebhookSource, WebhookTarget,

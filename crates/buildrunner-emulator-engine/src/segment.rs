@@ -1,5 +1,6 @@
 //! One URL path segment, as a platform's URLs carry a name (a Jenkins job, an Azure
-//! project with spaces): percent-encoded everything but the unreserved characters.
+//! project with spaces): percent-encoded everything but the unreserved characters; or a
+//! number, as they carry an id.
 
 /// `name` percent-encoded as one path segment.
 ///
@@ -39,4 +40,25 @@ pub fn decode_segment(segment: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The number a path segment holds, read strictly, as a CI reads an id: decimal digits only,
+/// no sign, no leading zero, at most 20 digits and within `u64`; `None` for anything else.
+///
+/// ```
+/// use buildrunner_emulator_engine::parse_path_number;
+/// assert_eq!(parse_path_number("42"), Some(42));
+/// assert_eq!(parse_path_number("042"), None);
+/// assert_eq!(parse_path_number("+4"), None);
+/// assert_eq!(parse_path_number("99999999999999999999"), None);
+/// ```
+pub fn parse_path_number(text: &str) -> Option<u64> {
+    if text.is_empty()
+        || text.len() > 20
+        || !text.bytes().all(|b| b.is_ascii_digit())
+        || text.starts_with('0')
+    {
+        return None;
+    }
+    text.parse().ok()
 }

@@ -65,6 +65,7 @@ impl State {
     /// Checks an App JWT: RS256 with the App's key, `iss` the App id, at most ten minutes long.
     fn verify_app_jwt(&self, headers: &HeaderMap) -> Result<(), &'static str> {
         let app = self
+            .common
             .config
             .platform
             .app
@@ -92,7 +93,7 @@ impl State {
 
 impl Platform for State {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, path: &str) -> Option<Answer> {
@@ -126,7 +127,7 @@ impl Platform for State {
             && self.not_modified(owner, repo, id, tag)
         {
             // A 304 does not count against the primary limit; it reports it all the same.
-            let Some(count) = self.engine.peek_requests(&key) else {
+            let Some(count) = self.common.engine.peek_requests(&key) else {
                 return RateVerdict::default();
             };
             return RateVerdict {
@@ -134,7 +135,7 @@ impl Platform for State {
                 exceeded: None,
             };
         }
-        let Some(count) = self.engine.count_request(&key) else {
+        let Some(count) = self.common.engine.count_request(&key) else {
             return RateVerdict::default();
         };
         let headers = rate_headers(&count);
@@ -247,7 +248,7 @@ async fn jobs(
 }
 
 async fn access_token(Shared(state): Shared<App>, Path(installation): Path<String>) -> Answer {
-    match &state.config.platform.app {
+    match &state.common.config.platform.app {
         Some(app) if installation == app.installation_id.to_string() => {
             state.issue_token(app.installation_id, app.token_ttl)
         }

@@ -1,11 +1,11 @@
 //! Runs in GitHub's words, installation tokens, and the API's answers computed from them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use buildrunner_emulator_engine::PlatformState;
 use buildrunner_emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
+    Answer, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
     parse_iso8601,
 };
 use serde_json::{Map, Value, json};
@@ -79,10 +79,8 @@ pub(crate) struct Inner {
 /// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
 pub struct State {
-    pub(crate) config: EmulatorConfig,
-    base_url: String,
-    pub(crate) engine: Engine,
-    inner: Mutex<Inner>,
+    /// The configuration, URL, engine and records every platform holds.
+    pub(crate) common: PlatformState<crate::GitHubOptions, Inner>,
 }
 
 /// GitHub allows at most 50 re-runs of a workflow run.
@@ -122,23 +120,17 @@ impl State {
             ..Inner::default()
         };
         State {
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            config,
-            base_url,
-            inner: Mutex::new(inner),
+            common: PlatformState::new(config, &base_url, inner),
         }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `token` is the configured token or a live installation token.
     pub(crate) fn token_is_valid(&self, token: &str) -> bool {
-        if token == self.config.token {
+        if token == self.common.config.token {
             return true;
         }
-        self.lock()
+        self.common
+            .lock()
             .tokens
             .get(token)
             .is_some_and(|expires| *expires > SystemTime::now())
@@ -146,7 +138,7 @@ impl State {
 
     /// Counts a dispatch against the secondary limit; the refusal when it is spent.
     pub(crate) fn secondary_limit(&self, key: &str) -> Option<Answer> {
-        let count = self.lock().secondary.count(key, Instant::now())?;
+        let count = self.common.lock().secondary.count(key, Instant::now())?;
         count.exceeded.then(|| {
             error(
                 403,
@@ -160,7 +152,7 @@ impl State {
         if let (Some((status, conclusion)), None) = (&run.forced, run.life.cancelled_at) {
             return (status.clone(), conclusion.clone());
         }
-        let (status, conclusion) = match run.life.phase(&self.config.timings, now) {
+        let (status, conclusion) = match run.life.phase(&self.common.config.timings, now) {
             Phase::Queued => ("queued", None),
             Phase::Running | Phase::Failing | Phase::Canceling => ("in_progress", None),
             Phase::Passed => ("completed", Some("success")),
@@ -174,11 +166,11 @@ impl State {
 
     pub(crate) fn run_json(&self, run: &Run, now: Instant) -> Value {
         let (status, conclusion) = self.raw_state(run, now);
-        let repo_api = format!("{}/repos/{}/{}", self.base_url, run.owner, run.repo);
+        let repo_api = format!("{}/repos/{}/{}", self.common.base_url, run.owner, run.repo);
         let run_api = format!("{repo_api}/actions/runs/{}", run.id);
         let html_url = format!(
             "{}/{}/{}/actions/runs/{}",
-            self.base_url, run.owner, run.repo, run.id
+            self.common.base_url, run.owner, run.repo, run.id
         );
         let started = iso8601(run.life.started_wall);
         json!({
@@ -231,7 +223,7 @@ impl State {
         };
         let wants_details = body.get("return_run_details").and_then(Value::as_bool);
         if wants_details.is_some()
-            && self.config.platform.dispatch == DispatchMode::RejectsRunDetails
+            && self.common.config.platform.dispatch == DispatchMode::RejectsRunDetails
         {
             return error(
                 422,
@@ -259,7 +251,7 @@ impl State {
         }
         let unexpected: Vec<&String> = inputs
             .keys()
-            .filter(|k| !self.config.platform.workflow_inputs.contains(k))
+            .filter(|k| !self.common.config.platform.workflow_inputs.contains(k))
             .collect();
         if !unexpected.is_empty() {
             return error(422, &format!("Unexpected inputs provided: {unexpected:?}"));
@@ -283,7 +275,7 @@ impl State {
             Some(key) => format!("buildrunner {key}"),
             None => "buildrunner".to_owned(),
         };
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let number = inner
             .run_numbers
             .entry((owner.to_owned(), repo.to_owned(), workflow.to_owned()))
@@ -306,16 +298,16 @@ impl State {
             force_cancelled: false,
         };
         inner.runs.insert(id, run);
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(id);
         }
-        match (wants_details, self.config.platform.dispatch) {
+        match (wants_details, self.common.config.platform.dispatch) {
             (Some(true), DispatchMode::RunDetails) => Answer::json(
                 200,
                 json!({
                     "workflow_run_id": id,
-                    "run_url": format!("{}/repos/{owner}/{repo}/actions/runs/{id}", self.base_url),
-                    "html_url": format!("{}/{owner}/{repo}/actions/runs/{id}", self.base_url),
+                    "run_url": format!("{}/repos/{owner}/{repo}/actions/runs/{id}", self.common.base_url),
+                    "html_url": format!("{}/{owner}/{repo}/actions/runs/{id}", self.common.base_url),
                 }),
             ),
             _ => Answer::empty(204),
@@ -325,7 +317,7 @@ impl State {
     /// The run's JSON and its entity tag, or the answer that refuses it.
     fn current(&self, owner: &str, repo: &str, id: &str) -> Result<(Value, String), Answer> {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(run) = find(&inner, owner, repo, id) else {
             return Err(error(404, "Not Found"));
         };
@@ -386,7 +378,7 @@ impl State {
             },
         };
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let matching: Vec<Value> = inner
             .runs
             .values()
@@ -403,7 +395,7 @@ impl State {
             })
             .collect();
         let total = matching.len();
-        let (page, link) = query.paginate(matching, &self.base_url, path);
+        let (page, link) = query.paginate(matching, &self.common.base_url, path);
         let mut answer = Answer::json(200, json!({"total_count": total, "workflow_runs": page}));
         if let Some(link) = link {
             answer.headers.push(("Link", link));
@@ -413,7 +405,7 @@ impl State {
 
     pub(crate) fn cancel(&self, owner: &str, repo: &str, id: &str, force: bool) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(run) = find_mut(&mut inner, owner, repo, id) else {
             return error(404, "Not Found");
         };
@@ -428,7 +420,7 @@ impl State {
 
     pub(crate) fn rerun(&self, owner: &str, repo: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(run) = find_mut(&mut inner, owner, repo, id) else {
             return error(404, "Not Found");
         };
@@ -439,7 +431,7 @@ impl State {
         run.forced = None;
         run.force_cancelled = false;
         let run_id = run.id;
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(run_id);
         }
         Answer::json(201, json!({}))
@@ -449,13 +441,13 @@ impl State {
     /// the emulator keeps no others), `{total_count, jobs}`.
     pub(crate) fn jobs(&self, owner: &str, repo: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(run) = find(&inner, owner, repo, id) else {
             return error(404, "Not Found");
         };
         let jobs: Vec<Value> = run
             .life
-            .jobs(&self.config.timings, now)
+            .jobs(&self.common.config.timings, now)
             .iter()
             .enumerate()
             .map(|(index, job)| {
@@ -475,7 +467,7 @@ impl State {
                     "name": job.name,
                     "status": status,
                     "conclusion": conclusion,
-                    "html_url": format!("{}/{}/{}/actions/runs/{}/job/{job_id}", self.base_url, run.owner, run.repo, run.id),
+                    "html_url": format!("{}/{}/{}/actions/runs/{}/job/{job_id}", self.common.base_url, run.owner, run.repo, run.id),
                 })
             })
             .collect();
@@ -487,7 +479,7 @@ impl State {
     /// run with no failed job, and past GitHub's 50 re-runs.
     pub(crate) fn rerun_failed_jobs(&self, owner: &str, repo: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(run) = find_mut(&mut inner, owner, repo, id) else {
             return error(404, "Not Found");
         };
@@ -505,10 +497,11 @@ impl State {
                 "This workflow run cannot be re-run: it has reached the maximum of 50 re-runs",
             );
         }
-        run.life.retry_failed(now, self.config.platform.rerun_lag);
+        run.life
+            .retry_failed(now, self.common.config.platform.rerun_lag);
         run.forced = None;
         let run_id = run.id;
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(run_id);
         }
         Answer::json(201, json!({}))
@@ -518,7 +511,7 @@ impl State {
     pub(crate) fn issue_token(&self, installation_id: u64, ttl: Duration) -> Answer {
         let token = format!("ghs_{:036x}", fastrand::u128(..));
         let expires = SystemTime::now() + ttl;
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         inner.tokens.insert(token.clone(), expires);
         inner.exchanges += 1;
         Answer::json(
@@ -535,12 +528,12 @@ impl State {
 
     /// How many installation tokens were issued.
     pub fn token_exchanges(&self) -> usize {
-        self.lock().exchanges
+        self.common.lock().exchanges
     }
 
     /// Makes every installation token issued so far invalid, as a revocation would.
     pub fn revoke_installation_tokens(&self) {
-        self.lock().tokens.clear();
+        self.common.lock().tokens.clear();
     }
 
     /// Forces a run into a raw `status` and `conclusion` (any strings, including ones GitHub
@@ -548,7 +541,7 @@ impl State {
     ///
     /// Returns `false` when there is no such run.
     pub fn force_state(&self, run_id: u64, status: &str, conclusion: Option<&str>) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         match inner.runs.get_mut(&run_id) {
             Some(run) => {
                 run.forced = Some((status.to_owned(), conclusion.map(str::to_owned)));
@@ -580,7 +573,7 @@ impl State {
 
     /// A snapshot of one run, as the API would report it now.
     pub fn run(&self, run_id: u64) -> Option<RunSnapshot> {
-        let inner = self.lock();
+        let inner = self.common.lock();
         inner
             .runs
             .get(&run_id)
@@ -590,7 +583,7 @@ impl State {
     /// Snapshots of every run of a repository, oldest first.
     pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunSnapshot> {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         inner
             .runs
             .values()
@@ -601,7 +594,7 @@ impl State {
 
     /// How many runs exist.
     pub fn run_count(&self) -> usize {
-        self.lock().runs.len()
+        self.common.lock().runs.len()
     }
 }
 

@@ -18,9 +18,9 @@ fn action(phase: Phase) -> &'static str {
 
 impl WebhookSource for State {
     fn phase_changes(&self, now: Instant) -> Vec<Delivery> {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let mut watch = std::mem::take(&mut inner.watch);
-        let timings = self.config.timings;
+        let timings = self.common.config.timings;
         let changes = watch.changes(|id| Some(inner.runs.get(id)?.phase(&timings, now)));
         inner.watch = watch;
         changes

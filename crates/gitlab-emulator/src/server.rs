@@ -48,17 +48,17 @@ fn credential(headers: &HeaderMap) -> Option<&str> {
 
 impl Platform for State {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {
-        let valid = credential(headers).is_some_and(|token| token == self.config.token);
+        let valid = credential(headers).is_some_and(|token| token == self.common.config.token);
         (!valid).then(|| message(401, "401 Unauthorized"))
     }
 
     fn rate_limit(&self, headers: &HeaderMap, _method: &str, _path: &str) -> RateVerdict {
         let key = credential(headers).unwrap_or("").to_owned();
-        let Some(count) = self.engine.count_request(&key) else {
+        let Some(count) = self.common.engine.count_request(&key) else {
             return RateVerdict::default();
         };
         let headers = State::rate_headers(&count);

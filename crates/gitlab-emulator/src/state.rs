@@ -1,11 +1,11 @@
 //! Pipelines in GitLab's words and the API's answers computed from them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use buildrunner_emulator_engine::PlatformState;
 use buildrunner_emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
+    Answer, Lifecycle, Outcome, Phase, PhaseWatch, Query, RateWindows, Requested, iso8601,
 };
 use serde_json::{Value, json};
 
@@ -57,10 +57,8 @@ pub(crate) struct Inner {
 /// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
 pub struct State {
-    pub(crate) config: EmulatorConfig,
-    base_url: String,
-    pub(crate) engine: Engine,
-    inner: Mutex<Inner>,
+    /// The configuration, URL, engine and records every platform holds.
+    pub(crate) common: PlatformState<crate::GitLabOptions, Inner>,
 }
 
 pub(crate) fn message(status: u16, message: &str) -> Answer {
@@ -93,22 +91,15 @@ impl State {
             ..Inner::default()
         };
         State {
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            config,
-            base_url,
-            inner: Mutex::new(inner),
+            common: PlatformState::new(config, &base_url, inner),
         }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn status(&self, pipeline: &Pipeline, now: Instant) -> String {
         if let (Some(forced), None) = (&pipeline.forced, pipeline.life.cancelled_at) {
             return forced.clone();
         }
-        let status = match pipeline.life.phase(&self.config.timings, now) {
+        let status = match pipeline.life.phase(&self.common.config.timings, now) {
             Phase::Queued => "pending",
             Phase::Running | Phase::Failing => "running",
             Phase::Passed => "success",
@@ -150,7 +141,7 @@ impl State {
             "updated_at": created,
             "started_at": created,
             "finished_at": finished,
-            "web_url": format!("{}/{}/-/pipelines/{}", self.base_url, pipeline.project, pipeline.id),
+            "web_url": format!("{}/{}/-/pipelines/{}", self.common.base_url, pipeline.project, pipeline.id),
             "before_sha": "0000000000000000000000000000000000000000",
             "tag": false,
             "yaml_errors": null,
@@ -164,7 +155,11 @@ impl State {
 
     /// Counts a creation against its project's application limit; the refusal when spent.
     fn creation_refused(&self, project: &str) -> Option<Answer> {
-        let count = self.lock().creations.count(project, Instant::now())?;
+        let count = self
+            .common
+            .lock()
+            .creations
+            .count(project, Instant::now())?;
         count.exceeded.then(|| {
             Answer::plain(429, "Retry later")
                 .with_header("Retry-After", count.reset_secs().to_string())
@@ -223,7 +218,7 @@ impl State {
         if let Some(refused) = self.creation_refused(project) {
             return refused;
         }
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let id = 1_000_000 + inner.pipelines.len() as u64 * 3 + 1;
         let iid = inner.iids.entry(project.to_owned()).or_insert(0);
         *iid += 1;
@@ -239,14 +234,14 @@ impl State {
         };
         let answer = Answer::json(201, self.pipeline_json(&pipeline, pipeline.life.started));
         inner.pipelines.insert(id, pipeline);
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(id);
         }
         answer
     }
 
     pub(crate) fn get(&self, project: &str, id: &str) -> Answer {
-        let inner = self.lock();
+        let inner = self.common.lock();
         match find(&inner, project, id) {
             None => message(404, "404 Not found"),
             Some(p) if p.life.outcome == Outcome::StatusError => message(
@@ -258,7 +253,7 @@ impl State {
     }
 
     pub(crate) fn variables(&self, project: &str, id: &str) -> Answer {
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(pipeline) = find(&inner, project, id) else {
             return message(404, "404 Not found");
         };
@@ -272,7 +267,7 @@ impl State {
 
     pub(crate) fn list(&self, project: &str, query: &Query, path: &str) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let matching: Vec<Value> = inner
             .pipelines
             .values()
@@ -289,7 +284,7 @@ impl State {
             .map(|p| self.pipeline_json(p, now))
             .collect();
         let total = matching.len();
-        let (page, link) = query.paginate(matching, &self.base_url, path);
+        let (page, link) = query.paginate(matching, &self.common.base_url, path);
         let mut answer =
             Answer::json(200, Value::Array(page)).with_header("X-Total", total.to_string());
         if let Some(link) = link {
@@ -302,13 +297,13 @@ impl State {
     /// jobs from the list unless `include_retried=true`), with `failure_reason` on failed ones.
     pub(crate) fn jobs(&self, project: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let inner = self.lock();
+        let inner = self.common.lock();
         let Some(pipeline) = find(&inner, project, id) else {
             return message(404, "404 Not found");
         };
         let jobs: Vec<Value> = pipeline
             .life
-            .jobs(&self.config.timings, now)
+            .jobs(&self.common.config.timings, now)
             .iter()
             .enumerate()
             .map(|(index, job)| {
@@ -330,7 +325,7 @@ impl State {
                     "status": status,
                     "allow_failure": false,
                     "failure_reason": (status == "failed").then_some("script_failure"),
-                    "web_url": format!("{}/{}/-/jobs/{job_id}", self.base_url, pipeline.project),
+                    "web_url": format!("{}/{}/-/jobs/{job_id}", self.common.base_url, pipeline.project),
                 })
             })
             .collect();
@@ -342,7 +337,7 @@ impl State {
     /// this endpoint has no effect".
     pub(crate) fn retry(&self, project: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(pipeline) = find_mut(&mut inner, project, id) else {
             return message(404, "404 Not found");
         };
@@ -357,7 +352,7 @@ impl State {
     /// GitLab answers 200 with the pipeline whatever its state; only alive pipelines change.
     pub(crate) fn cancel(&self, project: &str, id: &str) -> Answer {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let Some(pipeline) = find_mut(&mut inner, project, id) else {
             return message(404, "404 Not found");
         };
@@ -376,7 +371,7 @@ impl State {
     ///
     /// Returns `false` when there is no such pipeline.
     pub fn force_status(&self, id: u64, status: &str) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         match inner.pipelines.get_mut(&id) {
             Some(pipeline) => {
                 pipeline.forced = Some(status.to_owned());
@@ -389,7 +384,7 @@ impl State {
 
     /// A snapshot of one pipeline, as the API would report it now.
     pub fn pipeline(&self, id: u64) -> Option<PipelineSnapshot> {
-        let inner = self.lock();
+        let inner = self.common.lock();
         let pipeline = inner.pipelines.get(&id)?;
         Some(PipelineSnapshot {
             id,
@@ -405,7 +400,7 @@ impl State {
 
     /// How many pipelines exist.
     pub fn pipeline_count(&self) -> usize {
-        self.lock().pipelines.len()
+        self.common.lock().pipelines.len()
     }
 
     /// GitLab's `RateLimit-*` headers, the reset as epoch seconds.

@@ -19,9 +19,9 @@ fn project_json(project: &str) -> serde_json::Value {
 
 impl WebhookSource for State {
     fn phase_changes(&self, now: Instant) -> Vec<Delivery> {
-        let mut inner = self.lock();
+        let mut inner = self.common.lock();
         let mut watch = std::mem::take(&mut inner.watch);
-        let timings = self.config.timings;
+        let timings = self.common.config.timings;
         let changes = watch.changes(|id| Some(inner.pipelines.get(id)?.phase(&timings, now)));
         inner.watch = watch;
         changes

@@ -26,11 +26,11 @@ pub(crate) fn routes(state: App) -> Router {
 
 impl Platform for State {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {
-        let valid = basic_password(headers).is_some_and(|p| p == self.config.token);
+        let valid = basic_password(headers).is_some_and(|p| p == self.common.config.token);
         (!valid).then(|| page(401, "Invalid password/token for user"))
     }
 
@@ -38,7 +38,7 @@ impl Platform for State {
     /// front of it would.
     fn rate_limit(&self, headers: &HeaderMap, _method: &str, _path: &str) -> RateVerdict {
         let key = basic_password(headers).unwrap_or_default();
-        let Some(count) = self.engine.count_request(&key) else {
+        let Some(count) = self.common.engine.count_request(&key) else {
             return RateVerdict::default();
         };
         RateVerdict {

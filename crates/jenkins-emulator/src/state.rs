@@ -1,12 +1,13 @@
 //! Queue items and builds in Jenkins' words, and the API's answers computed from them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use buildrunner_emulator_engine::{
-    Answer, Engine, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested, encode_segment,
+    Answer, Lifecycle, Outcome, Phase, PhaseWatch, Query, Requested, encode_segment,
 };
+use buildrunner_emulator_engine::{PlatformState, parse_path_number};
 use serde_json::{Value, json};
 
 use crate::EmulatorConfig;
@@ -59,10 +60,8 @@ pub(crate) struct Inner {
 /// [`Emulator`](crate::Emulator) handle dereferences to it.
 #[derive(Debug)]
 pub struct State {
-    pub(crate) config: EmulatorConfig,
-    base_url: String,
-    pub(crate) engine: Engine,
-    inner: Mutex<Inner>,
+    /// The configuration, URL, engine and records every platform holds.
+    pub(crate) common: PlatformState<crate::JenkinsOptions, Inner>,
 }
 
 /// Jenkins' error pages are HTML.
@@ -110,15 +109,12 @@ impl Item {
 impl State {
     pub(crate) fn new(config: EmulatorConfig, base_url: String) -> State {
         State {
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            config,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            inner: Mutex::new(Inner::default()),
+            common: PlatformState::new(config, &base_url, Inner::default()),
         }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.common.lock();
         self.settle(&mut inner, Instant::now());
         inner
     }
@@ -132,7 +128,7 @@ impl State {
         for item in items.values_mut() {
             if item.number.is_none()
                 && item.cancelled_in_queue.is_none()
-                && !item.queued(&self.config, now)
+                && !item.queued(&self.common.config, now)
             {
                 let last = last_number.entry(item.job.clone()).or_insert(0);
                 *last += 1;
@@ -143,7 +139,7 @@ impl State {
 
     /// `{base}/job/a/job/b/`
     fn job_url(&self, job: &str) -> String {
-        let mut url = self.base_url.clone();
+        let mut url = self.common.base_url.clone();
         for name in job.split('/') {
             url.push_str("/job/");
             url.push_str(&encode_segment(name));
@@ -157,11 +153,11 @@ impl State {
             .declared
             .get(job)
             .cloned()
-            .unwrap_or_else(|| self.config.platform.parameters.clone())
+            .unwrap_or_else(|| self.common.config.platform.parameters.clone())
     }
 
     pub(crate) fn phase_of(&self, inner: &Inner, id: u64, now: Instant) -> Option<Phase> {
-        Some(inner.items.get(&id)?.phase(&self.config, now))
+        Some(inner.items.get(&id)?.phase(&self.common.config, now))
     }
 
     /// `POST /job/{path}/buildWithParameters`.
@@ -192,21 +188,24 @@ impl State {
         };
         let same = |item: &Item| {
             item.job == job
-                && item.queued(&self.config, now)
+                && item.queued(&self.common.config, now)
                 && item.parameters.iter().collect::<HashSet<_>>()
                     == parameters.iter().collect::<HashSet<_>>()
         };
         if let Some(existing) = inner.items.values_mut().find(|item| same(item)) {
             existing.merged += 1;
-            let location = format!("{}/queue/item/{}/", self.base_url, existing.id);
+            let location = format!("{}/queue/item/{}/", self.common.base_url, existing.id);
             return Answer::empty(303).with_header("Location", location);
         }
         let quiet = match form.get("delay") {
             Some(delay) => delay
                 .strip_suffix("sec")
                 .and_then(|secs| secs.parse::<u64>().ok())
-                .map_or(self.config.platform.quiet_period, Duration::from_secs),
-            None => self.config.platform.quiet_period,
+                .map_or(
+                    self.common.config.platform.quiet_period,
+                    Duration::from_secs,
+                ),
+            None => self.common.config.platform.quiet_period,
         };
         let id = 4300 + inner.items.len() as u64 * 7 + 1;
         let mut life = Lifecycle::new(outcome);
@@ -225,10 +224,13 @@ impl State {
                 merged: 0,
             },
         );
-        if self.engine.webhooks_on() {
+        if self.common.engine.webhooks_on() {
             inner.watch.watch(id);
         }
-        Answer::empty(201).with_header("Location", format!("{}/queue/item/{id}/", self.base_url))
+        Answer::empty(201).with_header(
+            "Location",
+            format!("{}/queue/item/{id}/", self.common.base_url),
+        )
     }
 
     fn why(&self, item: &Item, now: Instant) -> String {
@@ -259,7 +261,7 @@ impl State {
     pub(crate) fn queue_item(&self, id: &str) -> Answer {
         let now = Instant::now();
         let inner = self.lock();
-        let Some(item) = parse_number(id).and_then(|id| inner.items.get(&id)) else {
+        let Some(item) = parse_path_number(id).and_then(|id| inner.items.get(&id)) else {
             return page(404, "Not Found");
         };
         if item.life.outcome == Outcome::StatusError {
@@ -268,10 +270,11 @@ impl State {
                 "Internal Server Error (the status-error outcome marker)",
             );
         }
-        if item.queued(&self.config, now) {
+        if item.queued(&self.common.config, now) {
             return Answer::json(200, self.queued_json(item, now));
         }
-        if now >= item.left_at(&self.config) + self.config.platform.left_item_lifetime {
+        if now >= item.left_at(&self.common.config) + self.common.config.platform.left_item_lifetime
+        {
             return page(404, "Not Found");
         }
         let executable = item.number.map(|number| {
@@ -302,14 +305,14 @@ impl State {
         let items: Vec<Value> = inner
             .items
             .values()
-            .filter(|item| item.queued(&self.config, now))
+            .filter(|item| item.queued(&self.common.config, now))
             .map(|item| self.queued_json(item, now))
             .collect();
         Answer::json(200, json!({"_class": "hudson.model.Queue", "items": items}))
     }
 
     fn build_json(&self, item: &Item, number: u64, now: Instant) -> Value {
-        let phase = item.phase(&self.config, now);
+        let phase = item.phase(&self.common.config, now);
         let (building, result) = match phase {
             Phase::Queued | Phase::Running | Phase::Blocked => (true, None),
             Phase::Failing => (true, Some("FAILURE")),
@@ -339,7 +342,7 @@ impl State {
     }
 
     fn find_build<'a>(inner: &'a Inner, job: &str, number: &str) -> Option<&'a Item> {
-        let number = parse_number(number)?;
+        let number = parse_path_number(number)?;
         inner
             .items
             .values()
@@ -412,11 +415,12 @@ impl State {
         let number = item.number.unwrap_or_default();
         let build_path = format!(
             "{}{number}/",
-            self.job_url(&item.job).trim_start_matches(&self.base_url)
+            self.job_url(&item.job)
+                .trim_start_matches(&self.common.base_url)
         );
         let stages: Vec<Value> = item
             .life
-            .jobs(&self.config.timings, now)
+            .jobs(&self.common.config.timings, now)
             .iter()
             .enumerate()
             .filter(|(_, job)| job.phase != Phase::Queued)
@@ -462,14 +466,14 @@ impl State {
     pub(crate) fn cancel_item(&self, query: &Query) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
-        let id = query.get("id").and_then(parse_number);
+        let id = query.get("id").and_then(parse_path_number);
         let Some(item) = id.and_then(|id| inner.items.get_mut(&id)) else {
             return page(
                 404,
                 &format!("Provided id ({}) not found", query.get("id").unwrap_or("")),
             );
         };
-        if !item.queued(&self.config, now) {
+        if !item.queued(&self.common.config, now) {
             return page(404, &format!("Provided id ({}) not found", item.id));
         }
         item.cancelled_in_queue = Some(now);
@@ -481,7 +485,7 @@ impl State {
     pub(crate) fn stop(&self, job: &str, number: &str) -> Answer {
         let now = Instant::now();
         let mut inner = self.lock();
-        let Some(number) = parse_number(number) else {
+        let Some(number) = parse_path_number(number) else {
             return page(404, "Not Found");
         };
         let Some(item) = inner
@@ -491,7 +495,7 @@ impl State {
         else {
             return page(404, "Not Found");
         };
-        if !item.phase(&self.config, now).is_finished() {
+        if !item.phase(&self.common.config, now).is_finished() {
             item.life.cancel(now);
         }
         Answer::empty(302).with_header("Location", ".")
@@ -534,7 +538,7 @@ impl State {
     /// The Notification plugin's JSON for item `id` at `now`, when it has something to say.
     pub(crate) fn notification(&self, inner: &Inner, id: u64, now: Instant) -> Option<Value> {
         let item = inner.items.get(&id)?;
-        let phase = item.phase(&self.config, now);
+        let phase = item.phase(&self.common.config, now);
         let (phase_name, status) = match phase {
             Phase::Queued => ("QUEUED", None),
             Phase::Running | Phase::Failing | Phase::Blocked | Phase::Canceling => {
@@ -546,7 +550,7 @@ impl State {
         };
         let job_url = self.job_url(&item.job);
         let relative = job_url
-            .trim_start_matches(&self.base_url)
+            .trim_start_matches(&self.common.base_url)
             .trim_start_matches('/')
             .to_owned();
         let parameters: serde_json::Map<String, Value> = item
@@ -570,15 +574,4 @@ impl State {
             },
         }))
     }
-}
-
-fn parse_number(text: &str) -> Option<u64> {
-    if text.is_empty()
-        || text.len() > 20
-        || !text.bytes().all(|b| b.is_ascii_digit())
-        || text.starts_with('0')
-    {
-        return None;
-    }
-    text.parse().ok()
 }

@@ -15,7 +15,7 @@
 //! approval, cancelled pipelines end `killed`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use axum::Router;
@@ -24,8 +24,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use buildrunner_emulator_engine::{
-    Answer, Emulation, Engine, Lifecycle, Outcome, Phase, Platform, Query, RateVerdict, Requested,
-    Timings,
+    Answer, Emulation, Engine, Lifecycle, Outcome, Phase, Platform, PlatformState, Query,
+    RateVerdict, Requested, Timings,
 };
 use serde_json::{Map, Value, json};
 
@@ -40,9 +40,8 @@ pub type EmulatorConfig = buildrunner_emulator_engine::EmulatorConfig<()>;
 /// The fake Woodpecker server: its repositories' pipelines.
 #[derive(Debug)]
 pub struct Woodpecker {
-    config: EmulatorConfig,
-    engine: Engine,
-    pipelines: Mutex<BTreeMap<(u64, u64), Pipeline>>,
+    /// The configuration, URL and engine, and the pipelines by repository and number.
+    common: PlatformState<(), BTreeMap<(u64, u64), Pipeline>>,
 }
 
 #[derive(Debug)]
@@ -53,19 +52,13 @@ struct Pipeline {
 }
 
 impl Woodpecker {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<(u64, u64), Pipeline>> {
-        self.pipelines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// How many pipelines exist across every repository.
     pub fn pipeline_count(&self) -> usize {
-        self.lock().len()
+        self.common.lock().len()
     }
 
     fn status(&self, pipeline: &Pipeline, now: Instant) -> &'static str {
-        match pipeline.life.phase(&self.config.timings, now) {
+        match pipeline.life.phase(&self.common.config.timings, now) {
             Phase::Queued => "pending",
             Phase::Running | Phase::Failing | Phase::Canceling => "running",
             Phase::Passed => "success",
@@ -106,7 +99,7 @@ impl Woodpecker {
                 return self.error(400, &format!("unknown outcome marker {token:?}"));
             }
         };
-        let mut pipelines = self.lock();
+        let mut pipelines = self.common.lock();
         let number = pipelines
             .range((repo, 0)..=(repo, u64::MAX))
             .map(|((_, n), _)| *n)
@@ -130,7 +123,7 @@ impl Woodpecker {
             .and_then(|v| v.parse().ok())
             .unwrap_or(50);
         let page: usize = query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
-        let pipelines = self.lock();
+        let pipelines = self.common.lock();
         let listed: Vec<Value> = pipelines
             .range((repo, 0)..=(repo, u64::MAX))
             .rev()
@@ -142,7 +135,7 @@ impl Woodpecker {
     }
 
     fn get(&self, repo: u64, number: u64) -> Answer {
-        let pipelines = self.lock();
+        let pipelines = self.common.lock();
         match pipelines.get(&(repo, number)) {
             None => self.error(404, "pipeline not found"),
             Some(p) if p.life.outcome == Outcome::StatusError => self.error(500, "internal error"),
@@ -152,7 +145,7 @@ impl Woodpecker {
 
     fn cancel(&self, repo: u64, number: u64) -> Answer {
         let now = Instant::now();
-        let mut pipelines = self.lock();
+        let mut pipelines = self.common.lock();
         let Some(pipeline) = pipelines.get_mut(&(repo, number)) else {
             return self.error(404, "pipeline not found");
         };
@@ -172,7 +165,7 @@ impl Woodpecker {
 
 impl Platform for Woodpecker {
     fn engine(&self) -> &Engine {
-        &self.engine
+        &self.common.engine
     }
 
     fn authenticate(&self, headers: &HeaderMap, _path: &str) -> Option<Answer> {
@@ -180,7 +173,7 @@ impl Platform for Woodpecker {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        (token != Some(self.config.token.as_str())).then(|| self.error(401, "Unauthorized"))
+        (token != Some(self.common.config.token.as_str())).then(|| self.error(401, "Unauthorized"))
     }
 
     fn rate_limit(&self, _headers: &HeaderMap, _method: &str, _path: &str) -> RateVerdict {
@@ -201,11 +194,9 @@ impl Platform for Woodpecker {
 impl Emulation for Woodpecker {
     type Options = ();
 
-    fn new(config: EmulatorConfig, _base_url: String) -> Self {
+    fn new(config: EmulatorConfig, base_url: String) -> Self {
         Woodpecker {
-            engine: Engine::new(config.rate_limit, config.request_log_capacity),
-            config,
-            pipelines: Mutex::default(),
+            common: PlatformState::new(config, &base_url, BTreeMap::new()),
         }
     }
 
